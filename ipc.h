@@ -1,0 +1,1056 @@
+/* ipc.h - inter-process communication for Linux in one header                      v0.1.0
+
+   Two processes on one Linux machine need to talk. ipc.h gives them shared memory,
+   futexes and careful fd I/O today, and grows into lock-free shared-memory rings and
+   thin wrappers for every classic IPC facility. Every kernel object stays visible
+   (an fd, a key), and the tedious parts are done for you: close-on-exec, EINTR,
+   partial transfers, deadlines, SIGPIPE, safe permissions, clear errors.
+
+   USAGE
+       #define IPC_IMPLEMENTATION      // in exactly one .c or .cpp file
+       #include "ipc.h"
+   Every other file includes "ipc.h" alone. Link with -pthread; nothing else is needed
+   on glibc 2.34+ or musl. C99 or later, or C++11 or later; gcc or clang; Linux only.
+
+   CONFIGURATION (optional, define before the #include)
+       IPC_IMPLEMENTATION   emit the implementation in this translation unit
+       IPC_STATIC           make every function static (a private copy per TU)
+       IPC_API              decoration of every public function (default extern)
+       IPC_ASSERT(x)        internal invariant checks (default assert(x)); never applied
+                            to anything a peer can write
+
+   CONVENTIONS
+       Errors   a function returns >= 0 on success or a negated errno value (-EAGAIN,
+                -ETIMEDOUT, ...); errno is never needed. ipc_strerror(err) names it.
+                -EAGAIN     zero timeout and the call would block
+                -ETIMEDOUT  the deadline passed
+                -EPIPE      the peer closed or died (committed data was delivered first)
+                -EMSGSIZE   message too large for the object or the buffer
+                -EBADMSG    memory that is not a valid object, or that a peer corrupted
+                -EBUSY      role already taken      -EEXIST  name exists on create
+                -EINVAL     bad argument (NULL, zero or absurd size, bad name)
+       Time     int64_t timeout_ns: IPC_FOREVER (-1) waits without limit, 0 tries once,
+                > 0 is relative. It becomes one CLOCK_MONOTONIC deadline at entry, so
+                signals and spurious wake-ups never extend a wait. Calls retry EINTR.
+       Objects  every fd is close-on-exec; named objects are created exclusively with
+                mode 0600 unless told otherwise, and a symlink at the name is refused.
+       Threads  functions are thread-safe on distinct handles; a handle is used by one
+                thread at a time unless its section says otherwise.
+
+   CONTENTS                                  (search the tag to jump to the code)
+       1. Basics: version, API, errors       >>basics
+       2. Time and deadlines                 >>time
+       3. File-descriptor I/O                >>fdio
+       4. Shared memory                      >>shm
+       5. Futexes                            >>futex
+
+   VERSION
+       0.1.0  errors, deadlines, fd I/O, shared memory (POSIX, memfd, System V,
+              files), futexes
+
+   LICENSE: MIT, see the end of the file.
+*/
+
+#ifndef IPC_H
+#define IPC_H
+
+/* ==== 1. Basics: version, API, errors ==== */
+
+#define IPC_VERSION_MAJOR 0
+#define IPC_VERSION_MINOR 1
+#define IPC_VERSION_PATCH 0
+#define IPC_VERSION       (IPC_VERSION_MAJOR * 10000 + IPC_VERSION_MINOR * 100 + IPC_VERSION_PATCH)
+
+/* The implementation uses Linux interfaces (memfd, ppoll, O_TMPFILE, ...). */
+#if defined(IPC_IMPLEMENTATION) && !defined(_GNU_SOURCE)
+#define _GNU_SOURCE 1
+#endif
+
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#ifndef IPC_API
+#if defined(IPC_STATIC) && (defined(__GNUC__) || defined(__clang__))
+#define IPC_API static __attribute__((unused))
+#elif defined(IPC_STATIC)
+#define IPC_API static
+#else
+#define IPC_API extern
+#endif
+#endif
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+struct timespec;
+
+/* Message for a value returned by any ipc.h call (negative errno; positive accepted).
+   The string is static: thread-safe and async-signal-safe. */
+IPC_API const char *ipc_strerror(int err);
+
+/* ==== 2. Time and deadlines ==== */
+
+/* timeout_ns value that waits without limit. */
+#define IPC_FOREVER ((int64_t)-1)
+
+/* CLOCK_MONOTONIC now, in nanoseconds. Async-signal-safe. */
+IPC_API int64_t ipc_time_now(void);
+
+/* Relative timeout -> absolute CLOCK_MONOTONIC deadline in ns. IPC_FOREVER stays
+   IPC_FOREVER (so does a timeout too large to add), 0 gives the deadline 0 ("try once":
+   calls report -EAGAIN rather than -ETIMEDOUT for it), other negatives give -EINVAL. */
+IPC_API int64_t ipc_deadline_make(int64_t timeout_ns);
+
+/* Nanoseconds left before the deadline: IPC_FOREVER for none, 0 once passed. */
+IPC_API int64_t ipc_deadline_left(int64_t deadline);
+
+/* Time left in milliseconds for poll()/epoll_wait(): -1 for none, rounded up so a
+   wait never ends early, capped at INT_MAX. */
+IPC_API int ipc_deadline_ms(int64_t deadline);
+
+/* Absolute timespec of the deadline on CLOCK_MONOTONIC (for FUTEX_WAIT_BITSET,
+   sem_clockwait, ...) or, for the few kernel calls that insist, on CLOCK_REALTIME
+   (mq_timedsend, semtimedop-style APIs; a wall-clock step moves such a wait). Both
+   return ts, or NULL when the deadline is IPC_FOREVER (pass NULL to the kernel). */
+IPC_API struct timespec *ipc_deadline_timespec(int64_t deadline, struct timespec *ts);
+IPC_API struct timespec *ipc_deadline_realtime(int64_t deadline, struct timespec *ts);
+
+/* ==== 3. File-descriptor I/O ==== */
+
+/* Blocking-style I/O on any fd (pipe, FIFO, socket, pty, file) with a deadline. They
+   retry EINTR and partial transfers, try the transfer first and poll only when the fd
+   would block (without changing its O_NONBLOCK flag), and never raise SIGPIPE: a write
+   to a closed reader returns -EPIPE. `done`, when not NULL, receives the bytes moved
+   even on failure, so nothing is lost. len 0 or > SSIZE_MAX is -EINVAL.
+   On a blocking fd with a finite deadline on kernels without RWF_NOWAIT for that fd
+   type, writes go out in PIPE_BUF pieces after poll() so they cannot block past it.
+   Thread-safe; another reader or writer on the same fd may interleave its data. */
+
+/* Write all len bytes. Returns len; -EPIPE if the reader is gone; -ETIMEDOUT/-EAGAIN. */
+IPC_API ssize_t ipc_fd_write_all(int fd, const void *buf, size_t len, int64_t timeout_ns,
+                                 size_t *done);
+
+/* Read exactly len bytes. Returns len; -EPIPE at end of stream, even after a part
+   (see *done); -ETIMEDOUT/-EAGAIN. */
+IPC_API ssize_t ipc_fd_read_exact(int fd, void *buf, size_t len, int64_t timeout_ns, size_t *done);
+
+/* Read what is there, 1..cap bytes, waiting for the first byte. -EPIPE at end of stream. */
+IPC_API ssize_t ipc_fd_read_some(int fd, void *buf, size_t cap, int64_t timeout_ns);
+
+/* poll() one fd for `events` (POLLIN, POLLOUT, ...) until the deadline. Returns the
+   revents (> 0); -EAGAIN/-ETIMEDOUT when nothing happened; -EBADF for a closed fd. */
+IPC_API int ipc_fd_wait(int fd, int events, int64_t timeout_ns);
+
+/* Set or clear O_NONBLOCK / FD_CLOEXEC. Return 0 or -EBADF. */
+IPC_API int ipc_fd_set_nonblock(int fd, int on);
+IPC_API int ipc_fd_set_cloexec(int fd, int on);
+
+/* ==== 4. Shared memory ==== */
+
+/* One handle over four kinds of shared memory. Every kind is mapped MAP_SHARED and
+   read-write unless IPC_SHM_RDONLY. Creation reserves the whole size (posix_fallocate,
+   or populating a System V segment), so a full /dev/shm is -ENOSPC at creation and
+   never a SIGBUS later. Opening maps the size the kernel reports (fstat / IPC_STAT),
+   never a size read from inside the memory. A handle is not shared between threads
+   while it is being closed. */
+typedef struct ipc_shm {
+    void *addr;     /* the mapping */
+    size_t size;    /* bytes mapped */
+    int fd;         /* the object's fd (POSIX, memfd, file), -1 for System V */
+    int id;         /* System V shmid, -1 for the others */
+    unsigned kind;  /* IPC_SHM_KIND_* */
+    unsigned flags; /* IPC_SHM_* the handle was made with */
+} ipc_shm;
+
+enum {
+    IPC_SHM_KIND_POSIX = 1, /* named, /dev/shm/<name> */
+    IPC_SHM_KIND_MEMFD = 2, /* anonymous memfd, shared by fd (fork, SCM_RIGHTS) */
+    IPC_SHM_KIND_SYSV = 3,  /* System V segment, by key or id */
+    IPC_SHM_KIND_FILE = 4   /* a regular file: persists on disk */
+};
+
+enum {
+    IPC_SHM_RDONLY = 1u << 0,   /* map read-only (opening side) */
+    IPC_SHM_PREFAULT = 1u << 1, /* fault every page in now (MAP_POPULATE) */
+    IPC_SHM_SEAL = 1u << 2      /* memfd: seal the size (F_SEAL_SHRINK | F_SEAL_GROW) */
+};
+
+typedef struct ipc_shm_opts {
+    unsigned mode;  /* permission bits on create, applied exactly (no umask); 0 = 0600 */
+    unsigned flags; /* IPC_SHM_*; 0 = read-write, no prefault, no seal */
+} ipc_shm_opts;
+
+/* POSIX shared memory "/name" (or "name"; the slash is added), created exclusively:
+   -EEXIST if the name exists (a symlink included). The name appears only once the
+   object is fully sized, so an opener never sees it half made. name NULL creates an
+   anonymous memfd instead. Errors: -EINVAL (NULL s, size 0 or > PTRDIFF_MAX, a '/'
+   inside the name, mode bits beyond 0777), -ENAMETOOLONG (name > 255), -ENOSPC. */
+IPC_API int ipc_shm_create(ipc_shm *s, const char *name, size_t size, const ipc_shm_opts *opts);
+
+/* Open and map an existing POSIX object, whole. -ENOENT, -ELOOP for a symlink, -ENODEV
+   for something not a regular file, -EBADMSG for an object of size 0. opts: flags only. */
+IPC_API int ipc_shm_open(ipc_shm *s, const char *name, const ipc_shm_opts *opts);
+
+/* Map a shared-memory fd received from a peer (memfd or POSIX). The handle owns a
+   close-on-exec duplicate; the caller keeps (and closes) fd. */
+IPC_API int ipc_shm_attach_fd(ipc_shm *s, int fd, const ipc_shm_opts *opts);
+
+/* Remove a POSIX name; mappings stay valid until closed. -ENOENT if absent. */
+IPC_API int ipc_shm_unlink(const char *name);
+
+/* System V key from a path and a project byte (ftok); keys are plain ints (key_t is
+   int on Linux). -ENOENT if path is absent, -EINVAL for proj 0. */
+IPC_API int ipc_shm_key(const char *path, int proj, int *key);
+
+/* System V segment: create exclusively under key (IPC_PRIVATE for always new), open by
+   key, or attach by id (ipc_shm.id of the creator). Removal is explicit: call
+   ipc_shm_sysv_remove(id); the segment then goes when its last process detaches. */
+IPC_API int ipc_shm_sysv_create(ipc_shm *s, int key, size_t size, const ipc_shm_opts *opts);
+IPC_API int ipc_shm_sysv_open(ipc_shm *s, int key, const ipc_shm_opts *opts);
+IPC_API int ipc_shm_sysv_attach(ipc_shm *s, int id, const ipc_shm_opts *opts);
+IPC_API int ipc_shm_sysv_remove(int id);
+
+/* A regular file as persistent shared memory: create exclusively (never through a
+   symlink) and reserve size bytes of disk, or open an existing file whole. */
+IPC_API int ipc_shm_file_create(ipc_shm *s, const char *path, size_t size,
+                                const ipc_shm_opts *opts);
+IPC_API int ipc_shm_file_open(ipc_shm *s, const char *path, const ipc_shm_opts *opts);
+
+/* msync a byte range (rounded out to pages) to its file; async != 0 for MS_ASYNC.
+   len 0 means to the end. -EINVAL if the range is outside the mapping. */
+IPC_API int ipc_shm_sync(const ipc_shm *s, size_t offset, size_t len, int async);
+
+/* Unmap and close (System V: detach). Does not unlink or remove. -EBADF if not open. */
+IPC_API int ipc_shm_close(ipc_shm *s);
+
+/* ==== 5. Futexes ==== */
+
+/* Process-shared futexes on a 32-bit word in shared memory (4-byte aligned).
+   ipc_futex_wait sleeps while *addr == expected, until a wake or the deadline. Returns
+   0 when woken (or spuriously: re-check your condition), 1 if *addr != expected at
+   the call, -EAGAIN (timeout 0) or -ETIMEDOUT, -EINVAL for NULL or misaligned addr.
+   Signals do not end the wait and never extend it (absolute CLOCK_MONOTONIC deadline,
+   FUTEX_WAIT_BITSET). ipc_futex_wait_until takes a deadline from ipc_deadline_make,
+   for loops that re-check a condition. Thread-safe and async-signal-safe. */
+IPC_API int ipc_futex_wait(uint32_t *addr, uint32_t expected, int64_t timeout_ns);
+IPC_API int ipc_futex_wait_until(uint32_t *addr, uint32_t expected, int64_t deadline);
+
+/* Wake up to count waiters (INT_MAX for all). Returns how many were woken. */
+IPC_API int ipc_futex_wake(uint32_t *addr, int count);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* IPC_H */
+
+/* ======================================================================================
+   Implementation
+   ====================================================================================== */
+
+#if defined(IPC_IMPLEMENTATION) && !defined(IPC__IMPLEMENTED)
+#define IPC__IMPLEMENTED
+
+/* glibc fixes its feature set at the first system header. When a TU compiled in a
+   strict ISO mode included one before us, recompute it so the headers below still
+   declare the POSIX and Linux interfaces used here. */
+#if defined(__GLIBC__) && !defined(__USE_GNU) && !defined(__cplusplus)
+#undef _FEATURES_H
+#include <features.h>
+#endif
+
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <poll.h>
+#include <signal.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+#include <sys/ipc.h>
+#include <sys/mman.h>
+#include <sys/shm.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/uio.h>
+
+#ifndef IPC_ASSERT
+#include <assert.h>
+#define IPC_ASSERT(x) assert(x)
+#endif
+
+/* Headers included before us in strict ISO mode keep their narrow declarations. */
+#if defined(__GLIBC__) && !defined(__cplusplus) && !defined(CLOCK_MONOTONIC)
+extern int clock_gettime(int clock, struct timespec *ts);
+#endif
+#ifndef CLOCK_MONOTONIC
+#define CLOCK_MONOTONIC 1
+#endif
+#ifndef CLOCK_REALTIME
+#define CLOCK_REALTIME 0
+#endif
+#ifndef SIGPIPE
+#define SIGPIPE 13
+#endif
+#ifndef SIG_BLOCK
+#define SIG_BLOCK 0
+#endif
+#ifndef SIG_SETMASK
+#define SIG_SETMASK 2
+#endif
+#ifndef RWF_NOWAIT
+#define RWF_NOWAIT 0x00000008
+#endif
+#ifndef MFD_CLOEXEC
+#define MFD_CLOEXEC 0x0001U
+#endif
+#ifndef MFD_ALLOW_SEALING
+#define MFD_ALLOW_SEALING 0x0002U
+#endif
+#ifndef F_ADD_SEALS
+#define F_ADD_SEALS   1033
+#define F_SEAL_SHRINK 0x0002
+#define F_SEAL_GROW   0x0004
+#endif
+
+#if defined(__GNUC__) || defined(__clang__)
+#define IPC__UNUSED      __attribute__((unused))
+#define IPC__LIKELY(x)   __builtin_expect(!!(x), 1)
+#define IPC__UNLIKELY(x) __builtin_expect(!!(x), 0)
+#else
+#define IPC__UNUSED
+#define IPC__LIKELY(x)   (x)
+#define IPC__UNLIKELY(x) (x)
+#endif
+
+#define IPC__NS 1000000000LL
+
+/* The current errno, negated; never 0 so that a failed call is never read as success. */
+static IPC__UNUSED int ipc__neg_errno(void) {
+    return errno > 0 ? -errno : -EIO;
+}
+
+/* ==== 1. Basics: version, API, errors ==== >>basics */
+
+IPC_API const char *ipc_strerror(int err) {
+    if (err < 0) err = -err;
+    switch (err) {
+    case 0: return "success";
+    case EAGAIN: return "would block (zero timeout)";
+    case ETIMEDOUT: return "deadline passed";
+    case EPIPE: return "peer closed or died";
+    case EMSGSIZE: return "message too large for the object or the buffer";
+    case EBADMSG: return "not a valid object, or corrupted by a peer";
+    case EBUSY: return "role or resource already taken";
+    case EEXIST: return "name already exists";
+    case EINVAL: return "invalid argument";
+    case ENOENT: return "no such object";
+    case ENAMETOOLONG: return "name too long";
+    case ELOOP: return "symbolic link refused";
+    case ENODEV: return "not a mappable object";
+    case ENOSPC: return "no space left for the object";
+    case ENOMEM: return "out of memory";
+    case EFBIG: return "size too large";
+    case EOVERFLOW: return "value too large";
+    case EACCES: return "permission denied";
+    case EPERM: return "operation not permitted";
+    case EBADF: return "bad or closed file descriptor";
+    case EMFILE: return "too many open files in this process";
+    case ENFILE: return "too many open files in the system";
+    case EINTR: return "interrupted by a signal";
+    case EIO: return "input/output error";
+    case ENOSYS: return "not supported by this kernel";
+    case EOPNOTSUPP: return "operation not supported";
+    case EIDRM: return "object removed";
+    case ENOTSOCK: return "not a socket";
+    case ENOTCONN: return "not connected";
+    case ECONNREFUSED: return "connection refused";
+    case ECONNRESET: return "connection reset by peer";
+    case EADDRINUSE: return "address in use";
+    case EADDRNOTAVAIL: return "address not available";
+    case ENXIO: return "no reader on the other end";
+    case ESPIPE: return "not seekable";
+    case EISDIR: return "is a directory";
+    case ENOTDIR: return "not a directory";
+    case EROFS: return "read-only file system";
+    case ETXTBSY: return "file busy";
+    case E2BIG: return "argument list too long";
+    case ECHILD: return "no such child process";
+    case ESRCH: return "no such process";
+    case EDEADLK: return "deadlock avoided";
+    case ENOLCK: return "no locks available";
+    case EFAULT: return "bad address";
+    case EPROTO: return "protocol error";
+    default: return "unknown error";
+    }
+}
+
+/* ==== 2. Time and deadlines ==== >>time */
+
+/* A deadline is CLOCK_MONOTONIC nanoseconds; IPC_FOREVER is none and 0 is "try once". */
+
+static int64_t ipc__clock_ns(int clock) {
+    struct timespec ts;
+    if (clock_gettime(clock, &ts) != 0) return 0;
+    return (int64_t)ts.tv_sec * IPC__NS + (int64_t)ts.tv_nsec;
+}
+
+IPC_API int64_t ipc_time_now(void) {
+    return ipc__clock_ns(CLOCK_MONOTONIC);
+}
+
+IPC_API int64_t ipc_deadline_make(int64_t timeout_ns) {
+    int64_t now;
+    if (timeout_ns == IPC_FOREVER) return IPC_FOREVER;
+    if (timeout_ns < 0) return -EINVAL;
+    if (timeout_ns == 0) return 0;
+    now = ipc_time_now();
+    if (timeout_ns > INT64_MAX - now) return IPC_FOREVER;
+    return now + timeout_ns;
+}
+
+IPC_API int64_t ipc_deadline_left(int64_t deadline) {
+    int64_t now;
+    if (deadline == IPC_FOREVER) return IPC_FOREVER;
+    if (deadline <= 0) return 0;
+    now = ipc_time_now();
+    return deadline > now ? deadline - now : 0;
+}
+
+IPC_API int ipc_deadline_ms(int64_t deadline) {
+    int64_t left = ipc_deadline_left(deadline);
+    if (left == IPC_FOREVER) return -1;
+    left = (left + 999999) / 1000000;
+    return left > INT_MAX ? INT_MAX : (int)left;
+}
+
+static void ipc__ns_to_timespec(int64_t ns, struct timespec *ts) {
+    ts->tv_sec = (time_t)(ns / IPC__NS);
+    ts->tv_nsec = (long)(ns % IPC__NS);
+}
+
+IPC_API struct timespec *ipc_deadline_timespec(int64_t deadline, struct timespec *ts) {
+    if (deadline == IPC_FOREVER || !ts) return NULL;
+    ipc__ns_to_timespec(deadline > 0 ? deadline : 0, ts);
+    return ts;
+}
+
+IPC_API struct timespec *ipc_deadline_realtime(int64_t deadline, struct timespec *ts) {
+    int64_t left = ipc_deadline_left(deadline);
+    if (left == IPC_FOREVER || !ts) return NULL;
+    ipc__ns_to_timespec(ipc__clock_ns(CLOCK_REALTIME) + left, ts);
+    return ts;
+}
+
+/* What a wait that ran out reports: -EAGAIN for "try once", -ETIMEDOUT otherwise. */
+static IPC__UNUSED int ipc__expired(int64_t deadline) {
+    return deadline == 0 ? -EAGAIN : -ETIMEDOUT;
+}
+
+/* ==== 3. File-descriptor I/O ==== >>fdio */
+
+/* How a transfer on an fd is attempted without blocking, learnt on the first try:
+   sockets take MSG_DONTWAIT (and MSG_NOSIGNAL); pipes, FIFOs and most others take
+   RWF_NOWAIT through preadv2/pwritev2 (Linux 5.x+ per fd type); where neither works we
+   fall back to the fd's own O_NONBLOCK flag, or for a blocking fd to poll-then-transfer. */
+enum { IPC__IO_PROBE, IPC__IO_SOCK, IPC__IO_NOWAIT, IPC__IO_NONBLOCK, IPC__IO_BLOCKING };
+
+typedef struct ipc__io {
+    int fd;
+    int write;
+    int mode;           /* IPC__IO_* */
+    int sigpipe_held;   /* SIGPIPE blocked by us (non-socket writes) */
+    int sigpipe_seen;   /* a write failed with EPIPE while it was held */
+    int sigpipe_theirs; /* one was pending before we started */
+    uint64_t oldmask;   /* signal mask to restore */
+    int64_t deadline;
+} ipc__io;
+
+/* SIGPIPE is blocked around writes to non-sockets and a SIGPIPE our write raised is
+   consumed before the mask is restored. Raw syscalls: no sigset_t, no -lpthread. */
+#define IPC__SIGPIPE_BIT ((uint64_t)1 << (SIGPIPE - 1))
+
+static void ipc__sigpipe_hold(ipc__io *io) {
+    uint64_t set = IPC__SIGPIPE_BIT, pending = 0;
+    if (io->sigpipe_held) return;
+    if (syscall(SYS_rt_sigprocmask, SIG_BLOCK, &set, &io->oldmask, sizeof set) != 0) return;
+    io->sigpipe_held = 1;
+    /* A SIGPIPE the caller had blocked and left pending is theirs: never consume it. */
+    if ((io->oldmask & set) && syscall(SYS_rt_sigpending, &pending, sizeof pending) == 0)
+        io->sigpipe_theirs = (pending & set) != 0;
+}
+
+static void ipc__sigpipe_release(ipc__io *io) {
+    uint64_t set = IPC__SIGPIPE_BIT;
+    long zero[2] = {0, 0}; /* the kernel's timespec, native word size */
+    if (!io->sigpipe_held) return;
+    if (io->sigpipe_seen && !io->sigpipe_theirs)
+        syscall(SYS_rt_sigtimedwait, &set, NULL, zero, sizeof set);
+    syscall(SYS_rt_sigprocmask, SIG_SETMASK, &io->oldmask, NULL, sizeof io->oldmask);
+    io->sigpipe_held = 0;
+}
+
+/* Wait for the fd to become ready until the deadline. Returns revents or -errno. */
+static int ipc__poll_until(int fd, int events, int64_t deadline) {
+    for (;;) {
+        struct pollfd p;
+        struct timespec ts, *tp = NULL;
+        int64_t left = ipc_deadline_left(deadline);
+        int r;
+        if (left == 0) return ipc__expired(deadline);
+        if (left != IPC_FOREVER) {
+            ipc__ns_to_timespec(left, &ts);
+            tp = &ts;
+        }
+        p.fd = fd;
+        p.events = (short)events;
+        p.revents = 0;
+        r = ppoll(&p, 1, tp, NULL);
+        if (r > 0) return (p.revents & POLLNVAL) ? -EBADF : p.revents;
+        if (r < 0 && errno != EINTR) return ipc__neg_errno();
+    }
+}
+
+/* One transfer attempt. Returns bytes moved (0 = end of stream on reads), -EAGAIN if
+   the fd would block, or another -errno. `ready` says poll() just reported the fd. */
+static ssize_t ipc__io_once(ipc__io *io, void *p, size_t n, int ready) {
+    ssize_t r;
+    for (;;) {
+        switch (io->mode) {
+        case IPC__IO_PROBE:
+        case IPC__IO_SOCK:
+            r = io->write ? send(io->fd, p, n, MSG_NOSIGNAL | MSG_DONTWAIT)
+                          : recv(io->fd, p, n, MSG_DONTWAIT);
+            if (r < 0 && errno == ENOTSOCK) {
+                io->mode = IPC__IO_NOWAIT;
+                continue;
+            }
+            io->mode = IPC__IO_SOCK;
+            break;
+        case IPC__IO_NOWAIT: {
+            struct iovec v;
+            v.iov_base = p;
+            v.iov_len = n;
+            if (io->write) ipc__sigpipe_hold(io);
+            r = syscall(io->write ? SYS_pwritev2 : SYS_preadv2, io->fd, &v, 1, -1L, -1L,
+                        RWF_NOWAIT);
+            /* Unsupported for this fd type or kernel; or a regular file whose page-cache
+               miss says EAGAIN although poll() calls it ready: use the fd's own flag. */
+            if ((r < 0 && (errno == EOPNOTSUPP || errno == ENOSYS || errno == EINVAL)) ||
+                (r < 0 && errno == EAGAIN && ready)) {
+                int fl = fcntl(io->fd, F_GETFL);
+                if (fl < 0) return ipc__neg_errno();
+                io->mode = (fl & O_NONBLOCK) ? IPC__IO_NONBLOCK : IPC__IO_BLOCKING;
+                continue;
+            }
+            break;
+        }
+        case IPC__IO_NONBLOCK:
+            if (io->write) ipc__sigpipe_hold(io);
+            r = io->write ? write(io->fd, p, n) : read(io->fd, p, n);
+            break;
+        default: /* blocking fd: transfer only when it cannot block past the deadline */
+            if (io->deadline != IPC_FOREVER && !ready) return -EAGAIN;
+            if (io->write) {
+                ipc__sigpipe_hold(io);
+                if (io->deadline != IPC_FOREVER && n > PIPE_BUF) n = PIPE_BUF;
+                r = write(io->fd, p, n);
+            } else {
+                r = read(io->fd, p, n);
+            }
+            break;
+        }
+        if (r >= 0) return r;
+        if (errno == EINTR) continue;
+        if (errno == EWOULDBLOCK) return -EAGAIN;
+        if (errno == EPIPE && io->sigpipe_held) io->sigpipe_seen = 1;
+        return ipc__neg_errno();
+    }
+}
+
+/* The loop behind the three public calls. exact: 1 = all len bytes, 0 = some. */
+static ssize_t ipc__io_run(int fd, void *buf, size_t len, int write, int exact, int64_t deadline,
+                           size_t *done) {
+    ipc__io io;
+    size_t got = 0;
+    ssize_t r = 0;
+    int ready = 0;
+    if (done) *done = 0;
+    if (fd < 0) return -EBADF;
+    if (!buf || len == 0 || len > (size_t)SSIZE_MAX) return -EINVAL;
+    if (deadline < IPC_FOREVER) return -EINVAL;
+    memset(&io, 0, sizeof io);
+    io.fd = fd;
+    io.write = write;
+    io.mode = IPC__IO_PROBE;
+    io.deadline = deadline;
+    while (got < len) {
+        r = ipc__io_once(&io, (char *)buf + got, len - got, ready);
+        ready = 0;
+        if (r > 0) {
+            got += (size_t)r;
+            if (!exact) break;
+            continue;
+        }
+        if (r == 0) { /* read: end of stream; write: nothing accepted, wait for room */
+            if (!write) {
+                r = -EPIPE;
+                break;
+            }
+        } else if (r != -EAGAIN) {
+            break;
+        }
+        r = ipc__poll_until(fd, write ? POLLOUT : POLLIN, deadline);
+        if (r < 0) break;
+        ready = 1;
+    }
+    if (write) ipc__sigpipe_release(&io);
+    if (done) *done = got;
+    if (got == len || (!exact && got > 0)) return (ssize_t)got;
+    return r < 0 ? r : -EIO;
+}
+
+static ssize_t ipc__io_call(int fd, void *buf, size_t len, int write, int exact, int64_t timeout_ns,
+                            size_t *done) {
+    int64_t dl = ipc_deadline_make(timeout_ns);
+    if (dl < IPC_FOREVER) {
+        if (done) *done = 0;
+        return -EINVAL;
+    }
+    return ipc__io_run(fd, buf, len, write, exact, dl, done);
+}
+
+IPC_API ssize_t ipc_fd_write_all(int fd, const void *buf, size_t len, int64_t timeout_ns,
+                                 size_t *done) {
+    return ipc__io_call(fd, (void *)(uintptr_t)buf, len, 1, 1, timeout_ns, done);
+}
+
+IPC_API ssize_t ipc_fd_read_exact(int fd, void *buf, size_t len, int64_t timeout_ns, size_t *done) {
+    return ipc__io_call(fd, buf, len, 0, 1, timeout_ns, done);
+}
+
+IPC_API ssize_t ipc_fd_read_some(int fd, void *buf, size_t cap, int64_t timeout_ns) {
+    return ipc__io_call(fd, buf, cap, 0, 0, timeout_ns, NULL);
+}
+
+IPC_API int ipc_fd_wait(int fd, int events, int64_t timeout_ns) {
+    int64_t dl = ipc_deadline_make(timeout_ns);
+    struct pollfd p;
+    int r;
+    if (fd < 0) return -EBADF;
+    if (dl < IPC_FOREVER) return (int)dl;
+    if (dl == 0) { /* try once: report the current state without sleeping */
+        p.fd = fd;
+        p.events = (short)events;
+        p.revents = 0;
+        r = poll(&p, 1, 0);
+        if (r < 0) return ipc__neg_errno();
+        if (r == 0) return -EAGAIN;
+        return (p.revents & POLLNVAL) ? -EBADF : p.revents;
+    }
+    return ipc__poll_until(fd, events, dl);
+}
+
+static int ipc__fd_flag(int fd, int get, int set, int bit, int on) {
+    int fl = fcntl(fd, get);
+    if (fl < 0) return ipc__neg_errno();
+    fl = on ? (fl | bit) : (fl & ~bit);
+    return fcntl(fd, set, fl) < 0 ? ipc__neg_errno() : 0;
+}
+
+IPC_API int ipc_fd_set_nonblock(int fd, int on) {
+    return ipc__fd_flag(fd, F_GETFL, F_SETFL, O_NONBLOCK, on);
+}
+
+IPC_API int ipc_fd_set_cloexec(int fd, int on) {
+    return ipc__fd_flag(fd, F_GETFD, F_SETFD, FD_CLOEXEC, on);
+}
+
+/* ==== 4. Shared memory ==== >>shm */
+
+#define IPC__SHM_DIR     "/dev/shm/"
+#define IPC__SHM_PATHLEN (sizeof(IPC__SHM_DIR) + NAME_MAX + 1)
+
+/* "/name" or "name" -> "/dev/shm/name". One component of 1..NAME_MAX bytes. */
+static int ipc__shm_path(const char *name, char *out) {
+    size_t n;
+    if (!name) return -EINVAL;
+    if (*name == '/') name++;
+    for (n = 0; name[n]; n++) {
+        if (name[n] == '/') return -EINVAL;
+        if (n >= NAME_MAX) return -ENAMETOOLONG;
+    }
+    if (n == 0 || strcmp(name, ".") == 0 || strcmp(name, "..") == 0) return -EINVAL;
+    memcpy(out, IPC__SHM_DIR, sizeof(IPC__SHM_DIR) - 1);
+    memcpy(out + sizeof(IPC__SHM_DIR) - 1, name, n + 1);
+    return 0;
+}
+
+static void ipc__shm_reset(ipc_shm *s) {
+    memset(s, 0, sizeof *s);
+    s->fd = -1;
+    s->id = -1;
+}
+
+/* Validate the common arguments and reset the handle, so a failed call leaves it closed. */
+static int ipc__shm_check(ipc_shm *s, size_t size, const ipc_shm_opts *o, unsigned *mode) {
+    if (!s) return -EINVAL;
+    ipc__shm_reset(s);
+    if (size == 0 || size > (size_t)PTRDIFF_MAX) return -EINVAL;
+    if ((off_t)size < 0 || (size_t)(off_t)size != size) return -EFBIG;
+    if (mode) {
+        *mode = (o && o->mode) ? o->mode : 0600u;
+        if (*mode & ~0777u) return -EINVAL;
+    }
+    return 0;
+}
+
+/* Reserve the backing store so a later page fault can never SIGBUS. */
+static int ipc__reserve(int fd, size_t size) {
+    int e;
+    do
+        e = posix_fallocate(fd, 0, (off_t)size);
+    while (e == EINTR);
+    if (e == EFBIG) e = ENOSPC; /* tmpfs reports a size past its limit this way */
+    return -e;
+}
+
+static int ipc__shm_map(ipc_shm *s, int fd, size_t size, unsigned kind, unsigned flags) {
+    int prot = (flags & IPC_SHM_RDONLY) ? PROT_READ : PROT_READ | PROT_WRITE;
+    int mf = MAP_SHARED | ((flags & IPC_SHM_PREFAULT) ? MAP_POPULATE : 0);
+    void *a = mmap(NULL, size, prot, mf, fd, 0);
+    if (a == MAP_FAILED) return ipc__neg_errno();
+    s->addr = a;
+    s->size = size;
+    s->fd = fd;
+    s->kind = kind;
+    s->flags = flags;
+    return 0;
+}
+
+/* Map an fd by the size fstat reports. On failure the fd is left to the caller. */
+static int ipc__shm_map_fd(ipc_shm *s, int fd, unsigned kind, unsigned flags) {
+    struct stat st;
+    if (fstat(fd, &st) != 0) return ipc__neg_errno();
+    if (!S_ISREG(st.st_mode)) return -ENODEV;
+    if (st.st_size <= 0) return -EBADMSG;
+    if ((unsigned long long)st.st_size > (unsigned long long)PTRDIFF_MAX) return -EFBIG;
+    return ipc__shm_map(s, fd, (size_t)st.st_size, kind, flags);
+}
+
+static void ipc__fmt_fd_path(char *out, int fd) {
+    char digits[16];
+    int n = 0;
+    memcpy(out, "/proc/self/fd/", 14);
+    do
+        digits[n++] = (char)('0' + fd % 10);
+    while ((fd /= 10) > 0);
+    out += 14;
+    while (n > 0)
+        *out++ = digits[--n];
+    *out = '\0';
+}
+
+/* Give an O_TMPFILE object its name, atomically and exclusively (EEXIST if taken). */
+static int ipc__publish(int fd, const char *path) {
+    char proc[32];
+    ipc__fmt_fd_path(proc, fd);
+    if (linkat(AT_FDCWD, proc, AT_FDCWD, path, AT_SYMLINK_FOLLOW) == 0) return 0;
+    if (errno == ENOENT && linkat(fd, "", AT_FDCWD, path, AT_EMPTY_PATH) == 0) return 0;
+    return ipc__neg_errno();
+}
+
+/* Create a sized, mapped object at path: build it nameless in the same directory and
+   link it in when complete; where O_TMPFILE is missing, create the name exclusively.
+   *named tells whether the name already exists (for cleanup). */
+static int ipc__create_mapped(ipc_shm *s, const char *path, const char *dir, size_t size,
+                              unsigned mode, unsigned flags, unsigned kind, int *named) {
+    int fd, r;
+    *named = 0;
+    fd = open(dir, O_TMPFILE | O_RDWR | O_CLOEXEC, (mode_t)mode);
+    if (fd < 0 && (errno == EOPNOTSUPP || errno == EISDIR || errno == EINVAL)) {
+        fd = open(path, O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, (mode_t)mode);
+        if (fd >= 0) *named = 1;
+    }
+    if (fd < 0) return ipc__neg_errno();
+    r = fchmod(fd, (mode_t)mode) != 0 ? ipc__neg_errno() : ipc__reserve(fd, size);
+    if (r == 0) r = ipc__shm_map(s, fd, size, kind, flags & ~(unsigned)IPC_SHM_RDONLY);
+    if (r == 0 && !*named) r = ipc__publish(fd, path);
+    if (r == 0) return 0;
+    if (s->addr) munmap(s->addr, s->size);
+    if (*named) unlink(path);
+    close(fd);
+    ipc__shm_reset(s);
+    return r;
+}
+
+static int ipc__memfd(ipc_shm *s, size_t size, unsigned flags) {
+    int r, fd = (int)syscall(SYS_memfd_create, "ipc.h", MFD_CLOEXEC | MFD_ALLOW_SEALING);
+    if (fd < 0) return ipc__neg_errno();
+    r = ipc__reserve(fd, size);
+    if (r == 0 && (flags & IPC_SHM_SEAL) && fcntl(fd, F_ADD_SEALS, F_SEAL_SHRINK | F_SEAL_GROW))
+        r = ipc__neg_errno();
+    if (r == 0)
+        r = ipc__shm_map(s, fd, size, IPC_SHM_KIND_MEMFD, flags & ~(unsigned)IPC_SHM_RDONLY);
+    if (r != 0) close(fd);
+    return r;
+}
+
+IPC_API int ipc_shm_create(ipc_shm *s, const char *name, size_t size, const ipc_shm_opts *opts) {
+    char path[IPC__SHM_PATHLEN];
+    unsigned mode, flags = opts ? opts->flags : 0;
+    int r = ipc__shm_check(s, size, opts, &mode), named;
+    if (r) return r;
+    if (!name) return ipc__memfd(s, size, flags);
+    if ((r = ipc__shm_path(name, path)) != 0) return r;
+    return ipc__create_mapped(s, path, IPC__SHM_DIR, size, mode, flags, IPC_SHM_KIND_POSIX, &named);
+}
+
+/* Open a file for mapping: never through a symlink, never blocking on a FIFO. */
+static int ipc__open_map(ipc_shm *s, const char *path, const ipc_shm_opts *opts, unsigned kind) {
+    unsigned flags = opts ? opts->flags : 0;
+    int r, fd;
+    fd = open(path, ((flags & IPC_SHM_RDONLY) ? O_RDONLY : O_RDWR) | O_NOFOLLOW | O_CLOEXEC |
+                        O_NONBLOCK | O_NOCTTY);
+    if (fd < 0) return ipc__neg_errno();
+    r = ipc__shm_map_fd(s, fd, kind, flags);
+    if (r != 0) close(fd);
+    return r;
+}
+
+IPC_API int ipc_shm_open(ipc_shm *s, const char *name, const ipc_shm_opts *opts) {
+    char path[IPC__SHM_PATHLEN];
+    int r = ipc__shm_check(s, 1, NULL, NULL);
+    if (r) return r;
+    if ((r = ipc__shm_path(name, path)) != 0) return r;
+    return ipc__open_map(s, path, opts, IPC_SHM_KIND_POSIX);
+}
+
+IPC_API int ipc_shm_attach_fd(ipc_shm *s, int fd, const ipc_shm_opts *opts) {
+    unsigned flags = opts ? opts->flags : 0;
+    int r = ipc__shm_check(s, 1, NULL, NULL), dup;
+    if (r) return r;
+    if (fd < 0) return -EBADF;
+    if ((dup = fcntl(fd, F_DUPFD_CLOEXEC, 0)) < 0) return ipc__neg_errno();
+    r = ipc__shm_map_fd(s, dup, IPC_SHM_KIND_MEMFD, flags);
+    if (r != 0) close(dup);
+    return r;
+}
+
+IPC_API int ipc_shm_unlink(const char *name) {
+    char path[IPC__SHM_PATHLEN];
+    int r = ipc__shm_path(name, path);
+    if (r) return r;
+    return unlink(path) == 0 ? 0 : ipc__neg_errno();
+}
+
+IPC_API int ipc_shm_key(const char *path, int proj, int *key) {
+    int k;
+    if (!path || !key || (proj & 0xff) == 0) return -EINVAL;
+    k = ftok(path, proj);
+    if (k == -1) return ipc__neg_errno();
+    *key = k;
+    return 0;
+}
+
+static int ipc__sysv_map(ipc_shm *s, int id, unsigned flags) {
+    struct shmid_ds ds;
+    void *a;
+    if (shmctl(id, IPC_STAT, &ds) != 0) return ipc__neg_errno();
+    if (ds.shm_segsz == 0) return -EBADMSG;
+    a = shmat(id, NULL, (flags & IPC_SHM_RDONLY) ? SHM_RDONLY : 0);
+    if (a == (void *)-1) return ipc__neg_errno();
+    s->addr = a;
+    s->size = (size_t)ds.shm_segsz;
+    s->id = id;
+    s->kind = IPC_SHM_KIND_SYSV;
+    s->flags = flags;
+    return 0;
+}
+
+/* Touch every page for writing so the memory exists now (ENOMEM now, not later). */
+static int ipc__populate(void *addr, size_t size) {
+#ifdef MADV_POPULATE_WRITE
+    if (madvise(addr, size, MADV_POPULATE_WRITE) == 0) return 0;
+    if (errno != EINVAL) return ipc__neg_errno(); /* EINVAL: kernel before 5.14 */
+#endif
+    {
+        volatile char *p = (volatile char *)addr;
+        size_t pg = (size_t)sysconf(_SC_PAGESIZE), i;
+        for (i = 0; i < size; i += pg)
+            p[i] = p[i];
+    }
+    return 0;
+}
+
+IPC_API int ipc_shm_sysv_create(ipc_shm *s, int key, size_t size, const ipc_shm_opts *opts) {
+    unsigned mode;
+    int r = ipc__shm_check(s, size, opts, &mode), id;
+    if (r) return r;
+    id = shmget(key, size, IPC_CREAT | IPC_EXCL | (int)mode);
+    if (id < 0) return ipc__neg_errno(); /* -EINVAL: over SHMMAX; -ENOSPC: over SHMALL */
+    r = ipc__sysv_map(s, id, (opts ? opts->flags : 0) & ~(unsigned)IPC_SHM_RDONLY);
+    if (r == 0) r = ipc__populate(s->addr, s->size);
+    if (r == 0) return 0;
+    if (s->addr) shmdt(s->addr);
+    shmctl(id, IPC_RMID, NULL);
+    ipc__shm_reset(s);
+    return r;
+}
+
+IPC_API int ipc_shm_sysv_attach(ipc_shm *s, int id, const ipc_shm_opts *opts) {
+    int r = ipc__shm_check(s, 1, NULL, NULL);
+    if (r) return r;
+    if (id < 0) return -EINVAL;
+    return ipc__sysv_map(s, id, opts ? opts->flags : 0);
+}
+
+IPC_API int ipc_shm_sysv_open(ipc_shm *s, int key, const ipc_shm_opts *opts) {
+    int r = ipc__shm_check(s, 1, NULL, NULL), id;
+    if (r) return r;
+    if (key == IPC_PRIVATE) return -EINVAL;
+    if ((id = shmget(key, 0, 0)) < 0) return ipc__neg_errno();
+    return ipc__sysv_map(s, id, opts ? opts->flags : 0);
+}
+
+IPC_API int ipc_shm_sysv_remove(int id) {
+    if (id < 0) return -EINVAL;
+    return shmctl(id, IPC_RMID, NULL) == 0 ? 0 : ipc__neg_errno();
+}
+
+IPC_API int ipc_shm_file_create(ipc_shm *s, const char *path, size_t size,
+                                const ipc_shm_opts *opts) {
+    char dir[PATH_MAX];
+    const char *slash;
+    unsigned mode;
+    size_t n;
+    int r = ipc__shm_check(s, size, opts, &mode), named;
+    if (r) return r;
+    if (!path || !*path) return -EINVAL;
+    n = strlen(path);
+    if (n >= PATH_MAX) return -ENAMETOOLONG;
+    if (path[n - 1] == '/') return -EISDIR;
+    slash = strrchr(path, '/');
+    if (!slash) {
+        memcpy(dir, ".", 2);
+    } else {
+        n = (size_t)(slash - path) + 1;
+        memcpy(dir, path, n);
+        dir[n] = '\0';
+    }
+    return ipc__create_mapped(s, path, dir, size, mode, opts ? opts->flags : 0, IPC_SHM_KIND_FILE,
+                              &named);
+}
+
+IPC_API int ipc_shm_file_open(ipc_shm *s, const char *path, const ipc_shm_opts *opts) {
+    int r = ipc__shm_check(s, 1, NULL, NULL);
+    if (r) return r;
+    if (!path || !*path) return -EINVAL;
+    return ipc__open_map(s, path, opts, IPC_SHM_KIND_FILE);
+}
+
+IPC_API int ipc_shm_sync(const ipc_shm *s, size_t offset, size_t len, int async) {
+    size_t pg, start;
+    if (!s || !s->addr) return -EINVAL;
+    if (offset >= s->size) return -EINVAL;
+    if (len == 0) len = s->size - offset;
+    if (len > s->size - offset) return -EINVAL;
+    pg = (size_t)sysconf(_SC_PAGESIZE);
+    start = offset - offset % pg;
+    if (msync((char *)s->addr + start, len + (offset - start), async ? MS_ASYNC : MS_SYNC) != 0)
+        return ipc__neg_errno();
+    return 0;
+}
+
+IPC_API int ipc_shm_close(ipc_shm *s) {
+    int r = 0;
+    if (!s) return -EINVAL;
+    if (!s->addr) return -EBADF;
+    if (s->kind == IPC_SHM_KIND_SYSV) {
+        if (shmdt(s->addr) != 0) r = ipc__neg_errno();
+    } else {
+        if (munmap(s->addr, s->size) != 0) r = ipc__neg_errno();
+        if (s->fd >= 0) close(s->fd);
+    }
+    ipc__shm_reset(s);
+    return r;
+}
+
+/* ==== 5. Futexes ==== >>futex */
+
+#define IPC__FUTEX_WAKE        1
+#define IPC__FUTEX_WAIT_BITSET 9
+#define IPC__FUTEX_BITSET_ANY  0xffffffffu
+
+/* The futex syscall takes the kernel's native timespec (two longs on x86-64 and i386,
+   whatever the libc's time_t width is). */
+typedef struct ipc__kts {
+    long sec, nsec;
+} ipc__kts;
+
+IPC_API int ipc_futex_wait_until(uint32_t *addr, uint32_t expected, int64_t deadline) {
+    ipc__kts ts, *tp = NULL;
+    if (!addr || ((uintptr_t)addr & 3u) || deadline < IPC_FOREVER) return -EINVAL;
+    if (__atomic_load_n(addr, __ATOMIC_ACQUIRE) != expected) return 1;
+    if (deadline == 0) return -EAGAIN;
+    if (deadline != IPC_FOREVER) {
+        ts.sec = (long)(deadline / IPC__NS);
+        ts.nsec = (long)(deadline % IPC__NS);
+        tp = &ts;
+    }
+    for (;;) {
+        long r = syscall(SYS_futex, addr, IPC__FUTEX_WAIT_BITSET, expected, tp, NULL,
+                         IPC__FUTEX_BITSET_ANY);
+        if (r == 0) return 0;
+        switch (errno) {
+        case EAGAIN: return 1; /* the word changed before we slept */
+        case EINTR: continue;  /* same absolute deadline: a signal never extends it */
+        case ETIMEDOUT: return -ETIMEDOUT;
+        default: return ipc__neg_errno();
+        }
+    }
+}
+
+IPC_API int ipc_futex_wait(uint32_t *addr, uint32_t expected, int64_t timeout_ns) {
+    int64_t dl = ipc_deadline_make(timeout_ns);
+    if (dl < IPC_FOREVER) return (int)dl;
+    return ipc_futex_wait_until(addr, expected, dl);
+}
+
+IPC_API int ipc_futex_wake(uint32_t *addr, int count) {
+    long r;
+    if (!addr || ((uintptr_t)addr & 3u) || count <= 0) return -EINVAL;
+    r = syscall(SYS_futex, addr, IPC__FUTEX_WAKE, count, NULL, NULL, 0);
+    return r < 0 ? ipc__neg_errno() : (int)r;
+}
+
+#endif /* IPC_IMPLEMENTATION */
+
+/*
+------------------------------------------------------------------------------
+MIT License
+
+Copyright (c) 2026 the ipc.h authors
+
+Permission is hereby granted, free of charge, to any person obtaining a copy of
+this software and associated documentation files (the "Software"), to deal in
+the Software without restriction, including without limitation the rights to
+use, copy, modify, merge, publish, distribute, sublicense, and/or sell copies
+of the Software, and to permit persons to whom the Software is furnished to do
+so, subject to the following conditions:
+
+The above copyright notice and this permission notice shall be included in all
+copies or substantial portions of the Software.
+
+THE SOFTWARE IS PROVIDED "AS IS", WITHOUT WARRANTY OF ANY KIND, EXPRESS OR
+IMPLIED, INCLUDING BUT NOT LIMITED TO THE WARRANTIES OF MERCHANTABILITY,
+FITNESS FOR A PARTICULAR PURPOSE AND NONINFRINGEMENT. IN NO EVENT SHALL THE
+AUTHORS OR COPYRIGHT HOLDERS BE LIABLE FOR ANY CLAIM, DAMAGES OR OTHER
+LIABILITY, WHETHER IN AN ACTION OF CONTRACT, TORT OR OTHERWISE, ARISING FROM,
+OUT OF OR IN CONNECTION WITH THE SOFTWARE OR THE USE OR OTHER DEALINGS IN THE
+SOFTWARE.
+------------------------------------------------------------------------------
+*/

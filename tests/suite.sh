@@ -1,0 +1,114 @@
+#!/bin/sh
+# tests/suite.sh - what `make test` runs. Checks the format, compiles ipc.h in every
+# supported dialect and mode, then builds and runs the test suite with gcc, clang,
+# gcc under ASan+UBSan, musl-gcc and gcc -m32 (the last two when installed). Each
+# compile check counts as one test. Ends with "N passed, N failed" over everything.
+#   tests/suite.sh [PATTERN...]   run only the tests matching PATTERN in each suite
+set -u
+set -f # test patterns are globs for the runner, not for the shell
+PATTERNS="$*"
+cd "$(dirname "$0")/.." || exit 2
+
+B=build/test
+WARN="-Wall -Wextra -Wpedantic -Werror -Wshadow -Wstrict-prototypes"
+STRICT="$WARN -Wsign-conversion -Wconversion -Wcast-qual -Wmissing-prototypes"
+SRCS="tests/harness.c $(ls tests/test_*.c)"
+passed=0
+failed=0
+skipped=0
+mkdir -p "$B"
+
+ok() { passed=$((passed + 1)); printf '  ok    %s\n' "$1"; }
+bad() { failed=$((failed + 1)); printf '  FAIL  %s\n' "$1"; sed 's/^/        /' "$B/log" | head -n 30; }
+skip() { skipped=$((skipped + 1)); printf 'skipped: %s\n' "$1"; }
+have() { command -v "$1" >/dev/null 2>&1; }
+
+# check NAME CMD...: one test that passes when CMD succeeds.
+check() {
+    name=$1
+    shift
+    if "$@" >"$B/log" 2>&1; then ok "$name"; else bad "$name"; fi
+}
+
+# compile NAME OUT COMPILER FLAGS... SOURCES: build, then run the result.
+compile() {
+    name=$1 out=$2
+    shift 2
+    if "$@" -o "$out" >"$B/log" 2>&1 && "$out" >>"$B/log" 2>&1; then ok "$name"; else bad "$name"; fi
+}
+
+echo "== format"
+check "format-check" make -s format-check
+
+echo "== compile matrix"
+C=tests/compile
+for cc in gcc clang; do
+    have $cc || { skip "$cc not installed"; continue; }
+    for std in c99 c11 gnu11; do
+        compile "$cc -std=$std" "$B/impl-$cc-$std" $cc -std=$std $STRICT $C/impl.c
+    done
+    for std in c99 gnu11; do
+        compile "$cc -std=$std, headers first" "$B/hf-$cc-$std" $cc -std=$std $STRICT \
+            $C/headers_first.c -pthread
+        compile "$cc -std=$std, headers first, _GNU_SOURCE" "$B/hfg-$cc-$std" $cc -std=$std \
+            -D_GNU_SOURCE $STRICT $C/headers_first.c -pthread
+    done
+    compile "$cc IPC_STATIC in two TUs" "$B/static-$cc" $cc $STRICT $C/static_a.c $C/static_b.c
+    compile "$cc declarations + implementation TUs" "$B/two-$cc" $cc $STRICT $C/decl_only.c \
+        $C/impl_twice.c
+done
+if have g++; then
+    compile "g++ -std=c++11" "$B/cxx-gxx" g++ -std=c++11 $WARN -Wsign-conversion $C/cxx.cpp
+else skip "g++ not installed"; fi
+if have clang++; then
+    compile "clang++ -std=c++20" "$B/cxx-clangxx" clang++ -std=c++20 $WARN -Wsign-conversion $C/cxx.cpp
+else skip "clang++ not installed"; fi
+
+# suite LABEL COMPILER FLAGS...: build the suite and run it.
+suite() {
+    label=$1
+    shift
+    echo "== suite: $label"
+    mkdir -p "$B/$label"
+    if ! "$@" -I. $SRCS -o "$B/$label/test" -pthread >"$B/log" 2>&1; then
+        bad "build $label"
+        return
+    fi
+    "$B/$label/test" --label "$label" $PATTERNS | tee "$B/$label/out"
+    line=$(grep "^$label: .* passed, .* failed" "$B/$label/out" | tail -n 1)
+    if [ -z "$line" ]; then
+        failed=$((failed + 1))
+        echo "  FAIL  $label: the runner died before its summary"
+        return
+    fi
+    set -- $line
+    passed=$((passed + $2))
+    failed=$((failed + $4))
+    skipped=$((skipped + $6))
+}
+suite gcc gcc -std=gnu11 -O2 -g $WARN
+if have clang; then suite clang clang -std=gnu11 -O2 -g $WARN; else skip "clang not installed"; fi
+export ASAN_OPTIONS=detect_leaks=0:abort_on_error=0 UBSAN_OPTIONS=print_stacktrace=1
+suite asan gcc -std=gnu11 -O1 -g -fsanitize=address,undefined -fno-sanitize-recover=all \
+    -fno-omit-frame-pointer $WARN
+if have musl-gcc; then
+    suite musl musl-gcc -std=gnu11 -O2 -g $WARN
+else
+    skip "musl-gcc not installed (apt-get install musl-tools)"
+fi
+if echo 'int main(void){return 0;}' | gcc -m32 -x c - -o "$B/m32probe" >/dev/null 2>&1; then
+    if "$B/m32probe" 2>/dev/null; then
+        suite m32 gcc -m32 -std=gnu11 -O2 -g $WARN
+    else
+        # The kernel runs no i386 binaries (no IA32 emulation): build only.
+        check "gcc -m32 builds ipc.h" gcc -m32 -std=c99 $STRICT -c tests/compile/impl.c -o "$B/m32.o"
+        check "gcc -m32 builds the suite" gcc -m32 -std=gnu11 $WARN -I. $SRCS -o "$B/m32test" -pthread
+        skip "gcc -m32 suite not run: this kernel cannot execute i386 binaries"
+    fi
+else
+    skip "gcc -m32 cannot link (apt-get install gcc-multilib)"
+fi
+
+echo "== total ($skipped skipped)"
+echo "$passed passed, $failed failed"
+[ "$failed" -eq 0 ]
