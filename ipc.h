@@ -43,6 +43,7 @@
        3. File-descriptor I/O                >>fdio
        4. Shared memory                      >>shm
        5. Futexes                            >>futex
+       6. Ring buffers                       >>ring
 
    VERSION
        0.1.0  errors, deadlines, fd I/O, shared memory (POSIX, memfd, System V,
@@ -240,6 +241,113 @@ IPC_API int ipc_futex_wait_until(uint32_t *addr, uint32_t expected, int64_t dead
 /* Wake up to count waiters (INT_MAX for all). Returns how many were woken. */
 IPC_API int ipc_futex_wake(uint32_t *addr, int count);
 
+/* ==== 6. Ring buffers ==== */
+
+/* A lock-free single-producer, single-consumer ring of variable-length messages between
+   two processes, over one shared-memory object (named in /dev/shm, or an anonymous memfd
+   shared by fd). Messages of 1..ipc_ring_max_msg() bytes arrive whole, in order, exactly
+   once. The data area is mapped twice back to back, so every message, and every
+   reservation, is one contiguous span: zero-copy works for every size.
+
+   The fast path makes no system call and takes no lock: a side sleeps on a futex only
+   after spinning spin_ns, and the other side calls FUTEX_WAKE only when it sees that
+   announced. A peer that closes, or dies (SIGKILL included), is seen within 1 s by a
+   blocked call: -EPIPE, after every committed message was received. Shared memory is
+   never trusted: a corrupted header, index or record poisons the handle (-EBADMSG) and
+   nothing is ever read or written outside the mapping.
+
+   Roles: the producer and the consumer each belong to one process at a time (another
+   claimer gets -EBUSY); a role freed by close or by its holder's death can be claimed
+   again. A handle is used by one thread at a time. After fork() the child's copy of a
+   handle holds no role: the child may only close it, or attach anew by ipc_ring_fd().
+   Needs /proc for anonymous rings (to reopen the memfd with a lock of its own). */
+typedef struct ipc_ring_opts {
+    size_t capacity;  /* bytes of message space; 0 = 1 MiB; rounded up to a power of two,
+                         at least one page, at most 1 GiB */
+    uint32_t spin_ns; /* spin before sleeping; 0 = adaptive (1..64 us); 1 = barely spin */
+    unsigned flags;   /* IPC_RING_*; 0 = single producer, single consumer */
+    unsigned mode;    /* permission bits of a named ring; 0 = 0600 */
+} ipc_ring_opts;
+
+enum { IPC_PRODUCER = 1, IPC_CONSUMER = 2 };
+
+enum {
+    IPC_RING_SPSC = 0,           /* kind: single producer, single consumer */
+    IPC_RING_PREFAULT = 1u << 16 /* fault the whole mapping in at attach */
+};
+
+/* Process-local handle. Its fields are private: use the functions. */
+typedef struct ipc_ring {
+    unsigned char *base; /* header page, then the data area mapped twice */
+    unsigned char *data; /* base + header size */
+    size_t map_size;     /* bytes of address space reserved at base */
+    uint64_t cap;        /* capacity, a power of two */
+    uint64_t ptail;      /* producer: our tail; consumer: last tail seen */
+    uint64_t phead;      /* producer: last head seen; consumer: our head */
+    uint64_t reserved;   /* producer: record size reserved, 0 if none */
+    uint64_t peeked;     /* consumer: record size peeked, 0 if none */
+    int64_t peer_check;  /* when the peer's liveness was last checked */
+    uint32_t spin_ns;    /* configured spin, 0 = adaptive */
+    uint32_t spin_cur;   /* current adaptive spin */
+    int fd;              /* the object's fd, to hand to a peer */
+    int lockfd;          /* private open file description holding the role locks */
+    int role;            /* IPC_PRODUCER | IPC_CONSUMER held by this handle */
+    int pid;             /* process that attached (a forked copy holds nothing) */
+    int fence;           /* 1: no membarrier here, use full fences */
+    int poisoned;        /* shared memory found corrupt: every call is -EBADMSG */
+    unsigned flags;
+} ipc_ring;
+
+/* Create a ring and claim role (IPC_PRODUCER, IPC_CONSUMER, or both) in it. name "/x" or
+   "x" creates /dev/shm/x exclusively (-EEXIST), mode 0600, visible only once complete;
+   name NULL creates an anonymous ring (sealed memfd): give ipc_ring_fd() to the peer.
+   -EINVAL for a bad role, name or capacity; -ENOSPC if /dev/shm is full. */
+IPC_API int ipc_ring_create(ipc_ring *r, const char *name, int role, const ipc_ring_opts *opts);
+
+/* Open a named ring and claim role. -ENOENT, -EBUSY (role taken), -EBADMSG (not a ring
+   of this layout version), -ELOOP (a symlink at the name). */
+IPC_API int ipc_ring_open(ipc_ring *r, const char *name, int role);
+
+/* Attach by an fd from a peer's ipc_ring_fd() (inherited over fork or received over a
+   Unix socket); the caller keeps its fd. Errors as ipc_ring_open. */
+IPC_API int ipc_ring_attach_fd(ipc_ring *r, int fd, int role);
+
+/* The ring's shared-memory fd (close-on-exec), to pass to a peer. Owned by the handle. */
+IPC_API int ipc_ring_fd(const ipc_ring *r);
+
+/* Release the role, wake the peer and unmap. The peer's calls then return -EPIPE (the
+   consumer after draining). A pending reservation is cancelled. -EBADF if not open. */
+IPC_API int ipc_ring_close(ipc_ring *r);
+
+/* Remove a named ring; attached handles keep working. */
+IPC_API int ipc_ring_unlink(const char *name);
+
+/* Copy one message in. 0, or -EAGAIN/-ETIMEDOUT (full), -EPIPE (consumer gone),
+   -EINVAL (len 0, NULL msg), -EMSGSIZE (len > max_msg), -EBADMSG. */
+IPC_API int ipc_ring_send(ipc_ring *r, const void *msg, size_t len, int64_t timeout_ns);
+
+/* Copy one message out: its length, or -EMSGSIZE if cap is too small (the message stays
+   queued; ipc_ring_peek tells its size), -EAGAIN/-ETIMEDOUT (empty), -EPIPE (producer
+   gone and every message received), -EBADMSG. */
+IPC_API ssize_t ipc_ring_recv(ipc_ring *r, void *buf, size_t cap, int64_t timeout_ns);
+
+/* Zero-copy send: reserve len contiguous bytes at *msg, write them, then commit. commit
+   may shrink the message (1..len) or cancel it (0); nothing is visible before it, so a
+   producer that dies in between leaves nothing. Errors as ipc_ring_send; reserving
+   twice is -EINVAL. */
+IPC_API int ipc_ring_reserve(ipc_ring *r, size_t len, void **msg, int64_t timeout_ns);
+IPC_API int ipc_ring_commit(ipc_ring *r, size_t len);
+
+/* Zero-copy receive: *msg points at the next message in the ring (valid until release);
+   returns its length. Peeking again before release returns the same message. Errors as
+   ipc_ring_recv. release consumes it: 0, or -EINVAL if nothing is peeked. */
+IPC_API ssize_t ipc_ring_peek(ipc_ring *r, const void **msg, int64_t timeout_ns);
+IPC_API int ipc_ring_release(ipc_ring *r);
+
+/* Largest message: capacity - 8 (every record carries an 8-byte header, and is padded
+   to 8 bytes). 0 for a closed handle. */
+IPC_API size_t ipc_ring_max_msg(const ipc_ring *r);
+
 #ifdef __cplusplus
 }
 #endif
@@ -264,7 +372,9 @@ IPC_API int ipc_futex_wake(uint32_t *addr, int count);
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <stdlib.h>
 #include <poll.h>
+#include <pthread.h>
 #include <signal.h>
 #include <string.h>
 #include <time.h>
@@ -1025,6 +1135,645 @@ IPC_API int ipc_futex_wake(uint32_t *addr, int count) {
     if (!addr || ((uintptr_t)addr & 3u) || count <= 0) return -EINVAL;
     r = syscall(SYS_futex, addr, IPC__FUTEX_WAKE, count, NULL, NULL, 0);
     return r < 0 ? ipc__neg_errno() : (int)r;
+}
+
+/* ==== 6. Ring buffers ==== >>ring */
+
+/* Shared layout, version 1 (little-endian, offsets in bytes). Another language can
+   implement a peer from this table and the protocol notes below.
+
+       0    u64  magic "ipc.ring" (0x676e69722e637069)        creator, then read-only
+       8    u32  layout version (1)
+       12   u32  header size = page size; the data area starts here
+       16   u64  capacity: power of two; the object is header + capacity bytes
+       24   u32  flags: kind (0 = SPSC)
+       128  u64  tail: bytes ever committed                     producer (release)
+       256  u64  head: bytes ever consumed                      consumer (release)
+       384  u32  producer state: 0 never attached, 1 attached, 2 closed
+       388  u32  producer waiting: 1 while it sleeps for space
+       392  u32  producer futex: the consumer adds 1 and FUTEX_WAKEs to wake it
+       512  u32  consumer state, 516 consumer waiting, 520 consumer futex (same roles)
+
+   Each group sits on its own 128-byte line (false sharing, adjacent-line prefetch).
+   Positions run freely in 64 bits; a position p is data[p & (capacity - 1)], and the
+   data area is mapped twice back to back so a record may cross the end. A record is
+   {u32 len, u32 len ^ 0x52494e47} then len bytes, padded to a multiple of 8. Role locks:
+   fcntl OFD write locks on byte 0 (producer) and byte 1 (consumer) of the object;
+   liveness of a peer is "its lock is held".
+
+   Wake-up protocol, and why no wake-up is lost. A sleeper (the consumer waiting for data,
+   or the producer waiting for space) reads its futex word F, stores waiting = 1, issues
+   membarrier(MEMBARRIER_CMD_GLOBAL_EXPEDITED), re-checks the position, and only then
+   sleeps on F with the value it read. A publisher stores its position (release), puts a
+   compiler-only barrier, and loads the peer's waiting flag; if set, it adds 1 to F and
+   wakes. membarrier executes a full barrier on every CPU that is running the publisher
+   (which registered for it at attach), so the pair behaves like Dekker's with fences on
+   both sides: either the publisher's load sees waiting = 1 and it bumps F, or the
+   sleeper's re-check sees the new position. A bump after the sleeper read F makes its
+   FUTEX_WAIT return at once (value changed), so a wake-up between re-check and sleep is
+   not lost either. The publisher, the fast path, pays a compiler barrier only. Where the
+   kernel lacks membarrier (before 4.16, or a seccomp filter), both sides fall back to
+   seq_cst fences, and a sleeper that cannot issue membarrier sleeps in 1 ms slices. */
+
+#define IPC__RING_MAGIC                   0x676e69722e637069ULL
+#define IPC__RING_VERSION                 1u
+#define IPC__REC_CHECK                    0x52494e47u
+#define IPC__RING_MAXCAP                  ((uint64_t)1 << 30)
+#define IPC__RING_SLICE                   (100 * 1000000LL) /* sleep slice: peer liveness re-checked */
+#define IPC__MB_GLOBAL_EXPEDITED          (1 << 1)
+#define IPC__MB_REGISTER_GLOBAL_EXPEDITED (1 << 2)
+
+enum { IPC__ROLE_NONE = 0, IPC__ROLE_ATTACHED = 1, IPC__ROLE_CLOSED = 2 };
+
+typedef struct ipc__ring_side {
+    uint32_t state, waiting, futex;
+    unsigned char pad[116];
+} ipc__ring_side;
+
+typedef struct ipc__ring_hdr {
+    uint64_t magic;
+    uint32_t version, hdr_size;
+    uint64_t capacity;
+    uint32_t flags, unused;
+    unsigned char pad0[96];
+    uint64_t tail;
+    unsigned char pad1[120];
+    uint64_t head;
+    unsigned char pad2[120];
+    ipc__ring_side prod, cons;
+} ipc__ring_hdr;
+
+#define IPC__HDR(r) ((ipc__ring_hdr *)(void *)(r)->base)
+
+static void ipc__cpu_relax(void) {
+#if defined(__x86_64__) || defined(__i386__)
+    __builtin_ia32_pause();
+#elif defined(__aarch64__)
+    __asm__ __volatile__("yield" ::: "memory");
+#endif
+}
+
+static uint64_t ipc__rec_size(uint64_t len) {
+    return 8 + ((len + 7) & ~(uint64_t)7);
+}
+
+/* ---- lock fds of live handles, closed in a forked child so it holds no role ---- */
+
+static struct {
+    int lock; /* spinlock: also held across fork() by the prepare handler */
+    int n, cap;
+    int *fds;
+} ipc__forkreg;
+
+static void ipc__forkreg_lock(void) {
+    while (__atomic_exchange_n(&ipc__forkreg.lock, 1, __ATOMIC_ACQUIRE))
+        ipc__cpu_relax();
+}
+
+static void ipc__forkreg_unlock(void) {
+    __atomic_store_n(&ipc__forkreg.lock, 0, __ATOMIC_RELEASE);
+}
+
+static void ipc__forkreg_child(void) {
+    int i;
+    for (i = 0; i < ipc__forkreg.n; i++)
+        close(ipc__forkreg.fds[i]);
+    ipc__forkreg.n = 0;
+    ipc__forkreg_unlock();
+}
+
+static pthread_once_t ipc__forkreg_once = PTHREAD_ONCE_INIT;
+static int ipc__forkreg_ok;
+
+static void ipc__forkreg_init(void) {
+    ipc__forkreg_ok =
+        pthread_atfork(ipc__forkreg_lock, ipc__forkreg_unlock, ipc__forkreg_child) == 0;
+}
+
+static int ipc__forkreg_add(int fd) {
+    int r = 0;
+    pthread_once(&ipc__forkreg_once, ipc__forkreg_init);
+    if (!ipc__forkreg_ok) return -ENOMEM;
+    ipc__forkreg_lock();
+    if (ipc__forkreg.n == ipc__forkreg.cap) {
+        int ncap = ipc__forkreg.cap ? ipc__forkreg.cap * 2 : 16;
+        int *nf = (int *)realloc(ipc__forkreg.fds, (size_t)ncap * sizeof(int));
+        if (nf) {
+            ipc__forkreg.fds = nf;
+            ipc__forkreg.cap = ncap;
+        } else {
+            r = -ENOMEM;
+        }
+    }
+    if (r == 0) ipc__forkreg.fds[ipc__forkreg.n++] = fd;
+    ipc__forkreg_unlock();
+    return r;
+}
+
+static void ipc__forkreg_remove(int fd) {
+    int i;
+    ipc__forkreg_lock();
+    for (i = 0; i < ipc__forkreg.n; i++)
+        if (ipc__forkreg.fds[i] == fd) {
+            ipc__forkreg.fds[i] = ipc__forkreg.fds[--ipc__forkreg.n];
+            break;
+        }
+    ipc__forkreg_unlock();
+}
+
+/* ---- roles ---- */
+
+static int ipc__ring_lock(int fd, int cmd, short type, int role) {
+    struct flock fl;
+    memset(&fl, 0, sizeof fl);
+    fl.l_type = type;
+    fl.l_whence = SEEK_SET;
+    fl.l_start = role == IPC_PRODUCER ? 0 : 1;
+    fl.l_len = 1;
+    while (fcntl(fd, cmd, &fl) != 0) {
+        if (errno == EINTR) continue;
+        return (errno == EAGAIN || errno == EACCES) ? -EBUSY : ipc__neg_errno();
+    }
+    return fl.l_type == F_UNLCK ? 0 : 1; /* for F_OFD_GETLK: 1 = someone holds it */
+}
+
+static ipc__ring_side *ipc__ring_side_of(ipc_ring *r, int role) {
+    return role == IPC_PRODUCER ? &IPC__HDR(r)->prod : &IPC__HDR(r)->cons;
+}
+
+/* Take the role locks, then read and check the positions left by whoever held them. */
+static int ipc__ring_claim(ipc_ring *r, int role) {
+    ipc__ring_hdr *h = IPC__HDR(r);
+    uint64_t head, tail;
+    int rc;
+    if ((role & IPC_PRODUCER) &&
+        (rc = ipc__ring_lock(r->lockfd, F_OFD_SETLK, F_WRLCK, IPC_PRODUCER)) < 0)
+        return rc;
+    if ((role & IPC_CONSUMER) &&
+        (rc = ipc__ring_lock(r->lockfd, F_OFD_SETLK, F_WRLCK, IPC_CONSUMER)) < 0) {
+        if (role & IPC_PRODUCER) ipc__ring_lock(r->lockfd, F_OFD_SETLK, F_UNLCK, IPC_PRODUCER);
+        return rc;
+    }
+    head = __atomic_load_n(&h->head, __ATOMIC_ACQUIRE);
+    tail = __atomic_load_n(&h->tail, __ATOMIC_ACQUIRE);
+    if (tail - head > r->cap || ((tail | head) & 7)) return -EBADMSG;
+    r->ptail = tail;
+    r->phead = head;
+    r->role = role;
+    if (role & IPC_PRODUCER) {
+        __atomic_store_n(&h->prod.waiting, 0, __ATOMIC_RELAXED);
+        __atomic_store_n(&h->prod.state, IPC__ROLE_ATTACHED, __ATOMIC_RELEASE);
+    }
+    if (role & IPC_CONSUMER) {
+        __atomic_store_n(&h->cons.waiting, 0, __ATOMIC_RELAXED);
+        __atomic_store_n(&h->cons.state, IPC__ROLE_ATTACHED, __ATOMIC_RELEASE);
+    }
+    return 0;
+}
+
+/* ---- mapping and attaching ---- */
+
+static int ipc__ring_map(ipc_ring *r, int fd, uint64_t cap, size_t hdr, unsigned flags) {
+    int pf = (flags & IPC_RING_PREFAULT) ? MAP_POPULATE : 0;
+    size_t total = hdr + 2 * (size_t)cap;
+    unsigned char *base, *a, *b;
+    base = (unsigned char *)mmap(NULL, total, PROT_NONE,
+                                 MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+    if (base == MAP_FAILED) return ipc__neg_errno();
+    a = (unsigned char *)mmap(base, hdr + (size_t)cap, PROT_READ | PROT_WRITE,
+                              MAP_SHARED | MAP_FIXED | pf, fd, 0);
+    b = a == MAP_FAILED
+            ? a
+            : (unsigned char *)mmap(base + hdr + cap, (size_t)cap, PROT_READ | PROT_WRITE,
+                                    MAP_SHARED | MAP_FIXED | pf, fd, (off_t)hdr);
+    if (a == MAP_FAILED || b == MAP_FAILED) {
+        int e = ipc__neg_errno();
+        munmap(base, total);
+        return e;
+    }
+    r->base = base;
+    r->data = base + hdr;
+    r->map_size = total;
+    r->cap = cap;
+    return 0;
+}
+
+static void ipc__ring_reset(ipc_ring *r) {
+    memset(r, 0, sizeof *r);
+    r->fd = -1;
+    r->lockfd = -1;
+}
+
+/* Undo a partial attach: unmap, close what the handle owns. */
+static void ipc__ring_undo(ipc_ring *r) {
+    if (r->base) munmap(r->base, r->map_size);
+    if (r->lockfd >= 0) close(r->lockfd);
+    if (r->fd >= 0) close(r->fd);
+    ipc__ring_reset(r);
+}
+
+/* A second open file description of fd's object: OFD locks then tell processes apart
+   even when they share fd through fork or SCM_RIGHTS. */
+static int ipc__reopen(int fd) {
+    char proc[32];
+    int nfd;
+    ipc__fmt_fd_path(proc, fd);
+    nfd = open(proc, O_RDWR | O_CLOEXEC | O_NOCTTY);
+    return nfd >= 0 ? nfd : ipc__neg_errno();
+}
+
+/* Finish attaching r->fd (owned): lock fd, role, membarrier, registry. */
+static int ipc__ring_finish(ipc_ring *r, int role, const ipc_ring_opts *o) {
+    int rc;
+    r->lockfd = ipc__reopen(r->fd);
+    if (r->lockfd < 0) return r->lockfd;
+    if ((rc = ipc__ring_claim(r, role)) != 0) return rc;
+    if ((rc = ipc__forkreg_add(r->lockfd)) != 0) return rc;
+#ifdef SYS_membarrier
+    r->fence = syscall(SYS_membarrier, IPC__MB_REGISTER_GLOBAL_EXPEDITED, 0, 0) != 0;
+#else
+    r->fence = 1;
+#endif
+    r->pid = (int)getpid();
+    r->spin_ns = o ? o->spin_ns : 0;
+    r->spin_cur = 8000;
+    r->flags = o ? o->flags : 0;
+    return 0;
+}
+
+static int ipc__ring_role_ok(int role) {
+    return role == IPC_PRODUCER || role == IPC_CONSUMER || role == (IPC_PRODUCER | IPC_CONSUMER);
+}
+
+IPC_API int ipc_ring_create(ipc_ring *r, const char *name, int role, const ipc_ring_opts *opts) {
+    char path[IPC__SHM_PATHLEN];
+    unsigned mode = (opts && opts->mode) ? opts->mode : 0600u;
+    unsigned flags = opts ? opts->flags : 0;
+    uint64_t cap = 1u << 20, want = (opts && opts->capacity) ? opts->capacity : cap;
+    size_t page = (size_t)sysconf(_SC_PAGESIZE);
+    int rc, named = 0;
+    ipc__ring_hdr *h;
+    if (!r) return -EINVAL;
+    ipc__ring_reset(r);
+    if (!ipc__ring_role_ok(role) || (mode & ~0777u) || (flags & ~(unsigned)IPC_RING_PREFAULT))
+        return -EINVAL;
+    if (want > IPC__RING_MAXCAP) return -EINVAL;
+    for (cap = page; cap < want; cap <<= 1) {
+    }
+    if (name && (rc = ipc__shm_path(name, path)) != 0) return rc;
+    if (!name) {
+        r->fd = (int)syscall(SYS_memfd_create, "ipc.h ring", MFD_CLOEXEC | MFD_ALLOW_SEALING);
+    } else {
+        r->fd = open(IPC__SHM_DIR, O_TMPFILE | O_RDWR | O_CLOEXEC, (mode_t)mode);
+        if (r->fd < 0 && (errno == EOPNOTSUPP || errno == EISDIR || errno == EINVAL)) {
+            r->fd = open(path, O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, (mode_t)mode);
+            named = r->fd >= 0;
+        }
+    }
+    if (r->fd < 0) {
+        rc = ipc__neg_errno();
+        ipc__ring_reset(r);
+        return rc;
+    }
+    rc = (name && fchmod(r->fd, (mode_t)mode) != 0) ? ipc__neg_errno() : 0;
+    if (rc == 0) rc = ipc__reserve(r->fd, page + cap);
+    if (rc == 0 && !name && fcntl(r->fd, F_ADD_SEALS, F_SEAL_SHRINK | F_SEAL_GROW) != 0)
+        rc = ipc__neg_errno();
+    if (rc == 0) rc = ipc__ring_map(r, r->fd, cap, page, flags);
+    if (rc == 0) {
+        h = IPC__HDR(r);
+        h->version = IPC__RING_VERSION;
+        h->hdr_size = (uint32_t)page;
+        h->capacity = cap;
+        h->flags = IPC_RING_SPSC;
+        __atomic_store_n(&h->magic, IPC__RING_MAGIC, __ATOMIC_RELEASE);
+        rc = ipc__ring_finish(r, role, opts);
+    }
+    if (rc == 0 && name && !named) rc = ipc__publish(r->fd, path);
+    if (rc != 0) {
+        if (r->lockfd >= 0) ipc__forkreg_remove(r->lockfd);
+        if (named) unlink(path);
+        ipc__ring_undo(r);
+    }
+    return rc;
+}
+
+/* Map and check an object that claims to be a ring; fd is owned by r from here on. */
+static int ipc__ring_attach(ipc_ring *r, int fd, int role) {
+    size_t page = (size_t)sysconf(_SC_PAGESIZE);
+    struct stat st;
+    uint64_t cap;
+    ipc__ring_hdr *h;
+    int rc;
+    r->fd = fd;
+    if (fstat(fd, &st) != 0) return ipc__neg_errno();
+    if (!S_ISREG(st.st_mode)) return -EBADMSG;
+    if (st.st_size < (off_t)(2 * page)) return -EBADMSG;
+    cap = (uint64_t)st.st_size - page;
+    if ((cap & (cap - 1)) || cap > IPC__RING_MAXCAP) return -EBADMSG;
+    if ((rc = ipc__ring_map(r, fd, cap, page, 0)) != 0) return rc;
+    h = IPC__HDR(r);
+    if (__atomic_load_n(&h->magic, __ATOMIC_ACQUIRE) != IPC__RING_MAGIC ||
+        h->version != IPC__RING_VERSION || h->hdr_size != page || h->capacity != cap ||
+        h->flags != IPC_RING_SPSC)
+        return -EBADMSG;
+    return ipc__ring_finish(r, role, NULL);
+}
+
+IPC_API int ipc_ring_open(ipc_ring *r, const char *name, int role) {
+    char path[IPC__SHM_PATHLEN];
+    int rc, fd;
+    if (!r) return -EINVAL;
+    ipc__ring_reset(r);
+    if (!ipc__ring_role_ok(role)) return -EINVAL;
+    if ((rc = ipc__shm_path(name, path)) != 0) return rc;
+    fd = open(path, O_RDWR | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK | O_NOCTTY);
+    if (fd < 0) return ipc__neg_errno();
+    if ((rc = ipc__ring_attach(r, fd, role)) != 0) {
+        if (r->lockfd >= 0 && r->pid) ipc__forkreg_remove(r->lockfd);
+        ipc__ring_undo(r);
+    }
+    return rc;
+}
+
+IPC_API int ipc_ring_attach_fd(ipc_ring *r, int fd, int role) {
+    int rc, own;
+    if (!r) return -EINVAL;
+    ipc__ring_reset(r);
+    if (!ipc__ring_role_ok(role)) return -EINVAL;
+    if (fd < 0) return -EBADF;
+    if ((own = fcntl(fd, F_DUPFD_CLOEXEC, 0)) < 0) return ipc__neg_errno();
+    if ((rc = ipc__ring_attach(r, own, role)) != 0) {
+        if (r->lockfd >= 0 && r->pid) ipc__forkreg_remove(r->lockfd);
+        ipc__ring_undo(r);
+    }
+    return rc;
+}
+
+IPC_API int ipc_ring_fd(const ipc_ring *r) {
+    if (!r || !r->base) return -EBADF;
+    return r->fd;
+}
+
+IPC_API int ipc_ring_unlink(const char *name) {
+    return ipc_shm_unlink(name);
+}
+
+IPC_API size_t ipc_ring_max_msg(const ipc_ring *r) {
+    return (r && r->base) ? (size_t)(r->cap - 8) : 0;
+}
+
+/* ---- waiting ---- */
+
+/* The publisher's side of the Dekker pair: nothing but a compiler barrier, unless this
+   process could not register for membarrier. */
+static void ipc__ring_light_barrier(const ipc_ring *r) {
+    if (IPC__UNLIKELY(r->fence))
+        __atomic_thread_fence(__ATOMIC_SEQ_CST);
+    else
+        __atomic_signal_fence(__ATOMIC_SEQ_CST);
+}
+
+/* The sleeper's side. Returns 0, or 1 if membarrier is unavailable (sleep in short slices:
+   a peer that registered publishes without a fence). */
+static int ipc__ring_heavy_barrier(void) {
+#ifdef SYS_membarrier
+    if (syscall(SYS_membarrier, IPC__MB_GLOBAL_EXPEDITED, 0, 0) == 0) return 0;
+#endif
+    __atomic_thread_fence(__ATOMIC_SEQ_CST);
+    return 1;
+}
+
+static void ipc__ring_wake(ipc__ring_side *s) {
+    __atomic_fetch_add(&s->futex, 1, __ATOMIC_RELEASE);
+    syscall(SYS_futex, &s->futex, IPC__FUTEX_WAKE, 1, NULL, NULL, 0);
+}
+
+/* -EPIPE if the peer closed, or died (its lock is free; checked at most every 100 ms
+   unless force), else 0. A peer that never attached is not gone: it may yet come. */
+static int ipc__ring_peer_gone(ipc_ring *r, int peer, int force) {
+    uint32_t st = __atomic_load_n(&ipc__ring_side_of(r, peer)->state, __ATOMIC_ACQUIRE);
+    int64_t now;
+    if (r->role & peer) return 0; /* we hold both roles */
+    if (st == IPC__ROLE_CLOSED) return -EPIPE;
+    if (st != IPC__ROLE_ATTACHED) return 0;
+    now = ipc_time_now();
+    if (!force && now - r->peer_check < IPC__RING_SLICE) return 0;
+    r->peer_check = now;
+    return ipc__ring_lock(r->lockfd, F_OFD_GETLK, F_WRLCK, peer) == 0 ? -EPIPE : 0;
+}
+
+/* Condition of a wait: 1 when it holds, 0 not yet, < 0 an error (corruption). */
+typedef int (*ipc__ring_cond)(ipc_ring *r, uint64_t need);
+
+/* Consumer: is there a record? Refreshes the cached tail from shared memory. */
+static int ipc__ring_has_data(ipc_ring *r, uint64_t need) {
+    uint64_t t = __atomic_load_n(&IPC__HDR(r)->tail, __ATOMIC_ACQUIRE);
+    (void)need;
+    if (t - r->phead > r->cap || (t & 7)) return -EBADMSG;
+    r->ptail = t;
+    return t != r->phead;
+}
+
+/* Producer: is there room for need bytes? Refreshes the cached head. */
+static int ipc__ring_has_room(ipc_ring *r, uint64_t need) {
+    uint64_t h = __atomic_load_n(&IPC__HDR(r)->head, __ATOMIC_ACQUIRE);
+    if (r->ptail - h > r->cap || (h & 7)) return -EBADMSG;
+    r->phead = h;
+    return r->cap - (r->ptail - h) >= need;
+}
+
+/* Wait until cond holds: spin for the spin budget, then sleep on our futex word, waking
+   every slice to check that the peer is still there. Returns 0 or a negative error. */
+static int ipc__ring_wait(ipc_ring *r, int me, ipc__ring_cond cond, uint64_t need,
+                          int64_t deadline) {
+    ipc__ring_side *side = ipc__ring_side_of(r, me);
+    int peer = me == IPC_PRODUCER ? IPC_CONSUMER : IPC_PRODUCER;
+    int64_t spin_end, now;
+    uint32_t spin = r->spin_ns ? r->spin_ns : r->spin_cur;
+    int c, gone, n;
+    if ((c = cond(r, need)) != 0) return c < 0 ? c : 0;
+    /* The peer is gone and everything it committed has been seen (or room cannot come). */
+    if ((gone = ipc__ring_peer_gone(r, peer, 0)) != 0) {
+        c = cond(r, need);
+        return c < 0 ? c : c ? 0 : gone;
+    }
+    if (deadline == 0) return -EAGAIN;
+    now = ipc_time_now();
+    spin_end = now + spin;
+    for (n = 0;; n++) {
+        if ((c = cond(r, need)) != 0) break;
+        ipc__cpu_relax();
+        if ((n & 63) == 63 &&
+            ((now = ipc_time_now()) >= spin_end || (deadline != IPC_FOREVER && now >= deadline)))
+            break;
+    }
+    if (c != 0) { /* the spin paid off: allow a longer one next time */
+        if (!r->spin_ns && r->spin_cur < 64000) r->spin_cur *= 2;
+        return c < 0 ? c : 0;
+    }
+    if (!r->spin_ns && r->spin_cur > 1000) r->spin_cur /= 2;
+    for (;;) {
+        uint32_t seq = __atomic_load_n(&side->futex, __ATOMIC_ACQUIRE);
+        int64_t until, slice = IPC__RING_SLICE;
+        __atomic_store_n(&side->waiting, 1, __ATOMIC_RELEASE);
+        if (ipc__ring_heavy_barrier()) slice = 1000000;
+        c = cond(r, need);
+        if (c == 0 && (gone = ipc__ring_peer_gone(r, peer, 0)) != 0) c = cond(r, need);
+        if (c != 0 || gone) {
+            __atomic_store_n(&side->waiting, 0, __ATOMIC_RELAXED);
+            return c < 0 ? c : c ? 0 : gone;
+        }
+        now = ipc_time_now();
+        if (deadline != IPC_FOREVER && now >= deadline) {
+            __atomic_store_n(&side->waiting, 0, __ATOMIC_RELAXED);
+            return -ETIMEDOUT;
+        }
+        until = (deadline == IPC_FOREVER || deadline - now > slice) ? now + slice : deadline;
+        ipc_futex_wait_until(&side->futex, seq, until);
+        __atomic_store_n(&side->waiting, 0, __ATOMIC_RELAXED);
+        if ((c = cond(r, need)) != 0) return c < 0 ? c : 0;
+        if (ipc_time_now() >= until) r->peer_check = 0; /* a full slice: check the peer now */
+    }
+}
+
+static int ipc__ring_usable(const ipc_ring *r, int role) {
+    if (!r) return -EINVAL;
+    if (!r->base) return -EBADF;
+    if (r->poisoned) return -EBADMSG;
+    if (!(r->role & role)) return -EINVAL;
+    return 0;
+}
+
+static int ipc__ring_poison(ipc_ring *r, int rc) {
+    if (rc == -EBADMSG) r->poisoned = 1;
+    return rc;
+}
+
+/* ---- producer ---- */
+
+IPC_API int ipc_ring_reserve(ipc_ring *r, size_t len, void **msg, int64_t timeout_ns) {
+    uint64_t need;
+    int rc = ipc__ring_usable(r, IPC_PRODUCER);
+    if (rc) return rc;
+    if (!msg || len == 0 || r->reserved) return -EINVAL;
+    if (len > r->cap - 8) return -EMSGSIZE;
+    need = ipc__rec_size(len);
+    if (IPC__UNLIKELY(__atomic_load_n(&IPC__HDR(r)->cons.state, __ATOMIC_RELAXED) ==
+                      IPC__ROLE_CLOSED))
+        return -EPIPE;
+    if (r->cap - (r->ptail - r->phead) < need && (rc = ipc__ring_has_room(r, need)) != 1) {
+        int64_t dl = ipc_deadline_make(timeout_ns);
+        if (rc == 0 && dl < IPC_FOREVER) return -EINVAL;
+        if (rc == 0) rc = ipc__ring_wait(r, IPC_PRODUCER, ipc__ring_has_room, need, dl);
+        if (rc) return ipc__ring_poison(r, rc);
+    }
+    r->reserved = need;
+    *msg = r->data + (r->ptail & (r->cap - 1)) + 8;
+    return 0;
+}
+
+IPC_API int ipc_ring_commit(ipc_ring *r, size_t len) {
+    ipc__ring_hdr *h;
+    uint32_t rec[2];
+    int rc = ipc__ring_usable(r, IPC_PRODUCER);
+    if (rc) return rc;
+    if (!r->reserved || ipc__rec_size(len) > r->reserved) return -EINVAL;
+    r->reserved = 0;
+    if (len == 0) return 0;
+    h = IPC__HDR(r);
+    rec[0] = (uint32_t)len;
+    rec[1] = (uint32_t)len ^ IPC__REC_CHECK;
+    memcpy(r->data + (r->ptail & (r->cap - 1)), rec, sizeof rec);
+    r->ptail += ipc__rec_size(len);
+    __atomic_store_n(&h->tail, r->ptail, __ATOMIC_RELEASE);
+    ipc__ring_light_barrier(r);
+    if (__atomic_load_n(&h->cons.waiting, __ATOMIC_RELAXED)) ipc__ring_wake(&h->cons);
+    return 0;
+}
+
+IPC_API int ipc_ring_send(ipc_ring *r, const void *msg, size_t len, int64_t timeout_ns) {
+    void *p;
+    int rc;
+    if (!msg) return -EINVAL;
+    if ((rc = ipc_ring_reserve(r, len, &p, timeout_ns)) != 0) return rc;
+    memcpy(p, msg, len);
+    return ipc_ring_commit(r, len);
+}
+
+/* ---- consumer ---- */
+
+IPC_API ssize_t ipc_ring_peek(ipc_ring *r, const void **msg, int64_t timeout_ns) {
+    uint32_t rec[2];
+    uint64_t avail;
+    const unsigned char *at;
+    int rc = ipc__ring_usable(r, IPC_CONSUMER);
+    if (rc) return rc;
+    if (!msg) return -EINVAL;
+    if (r->ptail == r->phead && (rc = ipc__ring_has_data(r, 0)) != 1) {
+        int64_t dl = ipc_deadline_make(timeout_ns);
+        if (rc == 0 && dl < IPC_FOREVER) return -EINVAL;
+        if (rc == 0) rc = ipc__ring_wait(r, IPC_CONSUMER, ipc__ring_has_data, 0, dl);
+        if (rc) return ipc__ring_poison(r, rc);
+    }
+    /* One copy of the record header, checked against what the tail vouches for. */
+    at = r->data + (r->phead & (r->cap - 1));
+    memcpy(rec, at, sizeof rec);
+    avail = r->ptail - r->phead;
+    if (rec[0] == 0 || (rec[0] ^ rec[1]) != IPC__REC_CHECK || rec[0] > r->cap - 8 ||
+        ipc__rec_size(rec[0]) > avail)
+        return ipc__ring_poison(r, -EBADMSG);
+    r->peeked = ipc__rec_size(rec[0]);
+    *msg = at + 8;
+    return (ssize_t)rec[0];
+}
+
+IPC_API int ipc_ring_release(ipc_ring *r) {
+    ipc__ring_hdr *h;
+    int rc = ipc__ring_usable(r, IPC_CONSUMER);
+    if (rc) return rc;
+    if (!r->peeked) return -EINVAL;
+    h = IPC__HDR(r);
+    r->phead += r->peeked;
+    r->peeked = 0;
+    __atomic_store_n(&h->head, r->phead, __ATOMIC_RELEASE);
+    ipc__ring_light_barrier(r);
+    if (__atomic_load_n(&h->prod.waiting, __ATOMIC_RELAXED)) ipc__ring_wake(&h->prod);
+    return 0;
+}
+
+IPC_API ssize_t ipc_ring_recv(ipc_ring *r, void *buf, size_t cap, int64_t timeout_ns) {
+    const void *p;
+    ssize_t n;
+    if (!buf || cap == 0) return -EINVAL;
+    if ((n = ipc_ring_peek(r, &p, timeout_ns)) < 0) return n;
+    if ((size_t)n > cap) return -EMSGSIZE;
+    memcpy(buf, p, (size_t)n);
+    ipc_ring_release(r);
+    return n;
+}
+
+IPC_API int ipc_ring_close(ipc_ring *r) {
+    ipc__ring_hdr *h;
+    if (!r) return -EINVAL;
+    if (!r->base) return -EBADF;
+    h = IPC__HDR(r);
+    /* A forked copy holds no role: its lock fd was closed at fork; just unmap. */
+    if (r->pid == (int)getpid()) {
+        if (r->role & IPC_PRODUCER) {
+            __atomic_store_n(&h->prod.state, IPC__ROLE_CLOSED, __ATOMIC_RELEASE);
+            ipc__ring_wake(&h->cons);
+        }
+        if (r->role & IPC_CONSUMER) {
+            __atomic_store_n(&h->cons.state, IPC__ROLE_CLOSED, __ATOMIC_RELEASE);
+            ipc__ring_wake(&h->prod);
+        }
+        ipc__forkreg_remove(r->lockfd);
+        close(r->lockfd);
+    }
+    r->lockfd = -1;
+    ipc__ring_undo(r);
+    return 0;
 }
 
 #endif /* IPC_IMPLEMENTATION */
