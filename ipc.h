@@ -167,7 +167,7 @@ typedef struct ipc_shm {
 
 enum {
     IPC_SHM_KIND_POSIX = 1, /* named, /dev/shm/<name> */
-    IPC_SHM_KIND_MEMFD = 2, /* anonymous memfd, shared by fd (fork, SCM_RIGHTS) */
+    IPC_SHM_KIND_MEMFD = 2, /* anonymous memfd, or any object attached by fd */
     IPC_SHM_KIND_SYSV = 3,  /* System V segment, by key or id */
     IPC_SHM_KIND_FILE = 4   /* a regular file: persists on disk */
 };
@@ -191,7 +191,8 @@ typedef struct ipc_shm_opts {
 IPC_API int ipc_shm_create(ipc_shm *s, const char *name, size_t size, const ipc_shm_opts *opts);
 
 /* Open and map an existing POSIX object, whole. -ENOENT, -ELOOP for a symlink, -ENODEV
-   for something not a regular file, -EBADMSG for an object of size 0. opts: flags only. */
+   for something not a regular file (-EISDIR for a directory), -EBADMSG for an object of
+   size 0. opts: flags only. */
 IPC_API int ipc_shm_open(ipc_shm *s, const char *name, const ipc_shm_opts *opts);
 
 /* Map a shared-memory fd received from a peer (memfd or POSIX). The handle owns a
@@ -296,6 +297,7 @@ typedef struct ipc_ring {
     int fence;           /* 1: no membarrier here, use full fences */
     int poisoned;        /* shared memory found corrupt: every call is -EBADMSG */
     unsigned flags;
+    uint64_t nsleep, nwake; /* futex waits and wakes this handle made */
 } ipc_ring;
 
 /* Create a ring and claim role (IPC_PRODUCER, IPC_CONSUMER, or both) in it. name "/x" or
@@ -344,8 +346,15 @@ IPC_API int ipc_ring_commit(ipc_ring *r, size_t len);
 IPC_API ssize_t ipc_ring_peek(ipc_ring *r, const void **msg, int64_t timeout_ns);
 IPC_API int ipc_ring_release(ipc_ring *r);
 
-/* Largest message: capacity - 8 (every record carries an 8-byte header, and is padded
-   to 8 bytes). 0 for a closed handle. */
+/* System calls the blocking protocol made through this handle: FUTEX_WAIT sleeps and
+   FUTEX_WAKE calls. Both stay 0 while neither side ever has to sleep. */
+typedef struct ipc_ring_stats {
+    uint64_t sleeps, wakes;
+} ipc_ring_stats;
+IPC_API int ipc_ring_get_stats(const ipc_ring *r, ipc_ring_stats *st);
+
+/* Largest message: capacity - 16 (a record carries an 8-byte header and is padded to 8
+   bytes, and 8 bytes stay free for the next header). 0 for a closed handle. */
 IPC_API size_t ipc_ring_max_msg(const ipc_ring *r);
 
 #ifdef __cplusplus
@@ -446,6 +455,7 @@ static IPC__UNUSED int ipc__neg_errno(void) {
 /* ==== 1. Basics: version, API, errors ==== >>basics */
 
 IPC_API const char *ipc_strerror(int err) {
+    if (err == INT_MIN) return "unknown error";
     if (err < 0) err = -err;
     switch (err) {
     case 0: return "success";
@@ -575,6 +585,7 @@ typedef struct ipc__io {
     int sigpipe_held;   /* SIGPIPE blocked by us (non-socket writes) */
     int sigpipe_seen;   /* a write failed with EPIPE while it was held */
     int sigpipe_theirs; /* one was pending before we started */
+    size_t piece;       /* blocking fallback: most bytes a write may take after poll() */
     uint64_t oldmask;   /* signal mask to restore */
     int64_t deadline;
 } ipc__io;
@@ -652,8 +663,12 @@ static ssize_t ipc__io_once(ipc__io *io, void *p, size_t n, int ready) {
             if ((r < 0 && (errno == EOPNOTSUPP || errno == ENOSYS || errno == EINVAL)) ||
                 (r < 0 && errno == EAGAIN && ready)) {
                 int fl = fcntl(io->fd, F_GETFL);
-                if (fl < 0) return ipc__neg_errno();
+                struct stat st;
+                if (fl < 0 || fstat(io->fd, &st) != 0) return ipc__neg_errno();
                 io->mode = (fl & O_NONBLOCK) ? IPC__IO_NONBLOCK : IPC__IO_BLOCKING;
+                /* After POLLOUT a pipe takes PIPE_BUF bytes without blocking and a file
+                   anything; a tty promises one byte (it sleeps for room for the rest). */
+                io->piece = S_ISFIFO(st.st_mode) ? PIPE_BUF : S_ISREG(st.st_mode) ? SIZE_MAX : 1;
                 continue;
             }
             break;
@@ -663,10 +678,16 @@ static ssize_t ipc__io_once(ipc__io *io, void *p, size_t n, int ready) {
             r = io->write ? write(io->fd, p, n) : read(io->fd, p, n);
             break;
         default: /* blocking fd: transfer only when it cannot block past the deadline */
-            if (io->deadline != IPC_FOREVER && !ready) return -EAGAIN;
+            if (io->deadline != IPC_FOREVER && !ready) {
+                struct pollfd pf;
+                pf.fd = io->fd;
+                pf.events = io->write ? POLLOUT : POLLIN;
+                pf.revents = 0;
+                if (poll(&pf, 1, 0) <= 0) return -EAGAIN; /* EINTR too: the caller polls */
+            }
             if (io->write) {
                 ipc__sigpipe_hold(io);
-                if (io->deadline != IPC_FOREVER && n > PIPE_BUF) n = PIPE_BUF;
+                if (io->deadline != IPC_FOREVER && n > io->piece) n = io->piece;
                 r = write(io->fd, p, n);
             } else {
                 r = read(io->fd, p, n);
@@ -966,6 +987,21 @@ IPC_API int ipc_shm_key(const char *path, int proj, int *key) {
     return 0;
 }
 
+/* Fault every page in, for IPC_SHM_PREFAULT on System V (shmat has no MAP_POPULATE). */
+static void ipc__prefault(void *addr, size_t size, int writable) {
+    volatile char *p = (volatile char *)addr;
+    size_t pg = (size_t)sysconf(_SC_PAGESIZE), i;
+    char sink = 0;
+#if defined(MADV_POPULATE_READ) && defined(MADV_POPULATE_WRITE)
+    if (madvise(addr, size, writable ? MADV_POPULATE_WRITE : MADV_POPULATE_READ) == 0) return;
+#else
+    (void)writable;
+#endif
+    for (i = 0; i < size; i += pg)
+        sink = (char)(sink + p[i]);
+    (void)sink;
+}
+
 static int ipc__sysv_map(ipc_shm *s, int id, unsigned flags) {
     struct shmid_ds ds;
     void *a;
@@ -978,6 +1014,7 @@ static int ipc__sysv_map(ipc_shm *s, int id, unsigned flags) {
     s->id = id;
     s->kind = IPC_SHM_KIND_SYSV;
     s->flags = flags;
+    if (flags & IPC_SHM_PREFAULT) ipc__prefault(a, s->size, !(flags & IPC_SHM_RDONLY));
     return 0;
 }
 
@@ -1156,10 +1193,16 @@ IPC_API int ipc_futex_wake(uint32_t *addr, int count) {
 
    Each group sits on its own 128-byte line (false sharing, adjacent-line prefetch).
    Positions run freely in 64 bits; a position p is data[p & (capacity - 1)], and the
-   data area is mapped twice back to back so a record may cross the end. A record is
-   {u32 len, u32 len ^ 0x52494e47} then len bytes, padded to a multiple of 8. Role locks:
-   fcntl OFD write locks on byte 0 (producer) and byte 1 (consumer) of the object;
-   liveness of a peer is "its lock is held".
+   data area is mapped twice back to back so a record may cross the end. A record at
+   position p is one u64 header, len | (len ^ (u32)(p >> 3) ^ 0x52494e47) << 32, then len
+   bytes, padded to a multiple of 8. The header is stored last (release): it is the
+   commit, and the consumer polls it instead of the tail, so the tail line does not
+   bounce between the cores on every message. Before committing a record the producer
+   zeroes the header word of the next one, so a header slot holds 0 (nothing yet) or a
+   valid header, never stale bytes of an earlier lap; anything else is corruption. The
+   producer therefore always keeps 8 bytes free beyond its records. Role locks: fcntl OFD
+   write locks on byte 0 (producer) and byte 1 (consumer) of the object; liveness of a
+   peer is "its lock is held".
 
    Wake-up protocol, and why no wake-up is lost. A sleeper (the consumer waiting for data,
    or the producer waiting for space) reads its futex word F, stores waiting = 1, issues
@@ -1215,6 +1258,10 @@ static void ipc__cpu_relax(void) {
 
 static uint64_t ipc__rec_size(uint64_t len) {
     return 8 + ((len + 7) & ~(uint64_t)7);
+}
+
+static uint64_t *ipc__ring_word(const ipc_ring *r, uint64_t pos) {
+    return (uint64_t *)(void *)(r->data + (pos & (r->cap - 1)));
 }
 
 /* ---- lock fds of live handles, closed in a forked child so it holds no role ---- */
@@ -1316,7 +1363,20 @@ static int ipc__ring_claim(ipc_ring *r, int role) {
     }
     head = __atomic_load_n(&h->head, __ATOMIC_ACQUIRE);
     tail = __atomic_load_n(&h->tail, __ATOMIC_ACQUIRE);
-    if (tail - head > r->cap || ((tail | head) & 7)) return -EBADMSG;
+    if ((tail - head > r->cap && head - tail > r->cap) || ((tail | head) & 7)) return -EBADMSG;
+    if (role & IPC_PRODUCER) {
+        /* A producer that died between storing a header and the tail left one committed
+           record past the tail, perhaps consumed already: continue after it. */
+        uint64_t w, len;
+        if (head - tail <= r->cap) tail = head;
+        w = __atomic_load_n(ipc__ring_word(r, tail), __ATOMIC_ACQUIRE);
+        len = (uint32_t)w;
+        if (w != 0 && len != 0 && len <= r->cap - 16 &&
+            (uint32_t)(w >> 32) == ((uint32_t)len ^ (uint32_t)(tail >> 3) ^ IPC__REC_CHECK))
+            tail += ipc__rec_size(len);
+        if (tail - head > r->cap - 8) return -EBADMSG;
+        __atomic_store_n(&h->tail, tail, __ATOMIC_RELEASE);
+    }
     r->ptail = tail;
     r->phead = head;
     r->role = role;
@@ -1519,8 +1579,16 @@ IPC_API int ipc_ring_unlink(const char *name) {
     return ipc_shm_unlink(name);
 }
 
+IPC_API int ipc_ring_get_stats(const ipc_ring *r, ipc_ring_stats *st) {
+    if (!r || !st) return -EINVAL;
+    if (!r->base) return -EBADF;
+    st->sleeps = r->nsleep;
+    st->wakes = r->nwake;
+    return 0;
+}
+
 IPC_API size_t ipc_ring_max_msg(const ipc_ring *r) {
-    return (r && r->base) ? (size_t)(r->cap - 8) : 0;
+    return (r && r->base) ? (size_t)(r->cap - 16) : 0;
 }
 
 /* ---- waiting ---- */
@@ -1544,7 +1612,8 @@ static int ipc__ring_heavy_barrier(void) {
     return 1;
 }
 
-static void ipc__ring_wake(ipc__ring_side *s) {
+static void ipc__ring_wake(ipc_ring *r, ipc__ring_side *s) {
+    r->nwake++;
     __atomic_fetch_add(&s->futex, 1, __ATOMIC_RELEASE);
     syscall(SYS_futex, &s->futex, IPC__FUTEX_WAKE, 1, NULL, NULL, 0);
 }
@@ -1566,13 +1635,18 @@ static int ipc__ring_peer_gone(ipc_ring *r, int peer, int force) {
 /* Condition of a wait: 1 when it holds, 0 not yet, < 0 an error (corruption). */
 typedef int (*ipc__ring_cond)(ipc_ring *r, uint64_t need);
 
-/* Consumer: is there a record? Refreshes the cached tail from shared memory. */
+/* Consumer: is a record committed at our head? The tail must agree with the header. It
+   is stored after the header, so we may be a record ahead of it, but a tail past our head
+   over an empty header is corruption. */
 static int ipc__ring_has_data(ipc_ring *r, uint64_t need) {
-    uint64_t t = __atomic_load_n(&IPC__HDR(r)->tail, __ATOMIC_ACQUIRE);
+    uint64_t t;
     (void)need;
-    if (t - r->phead > r->cap || (t & 7)) return -EBADMSG;
-    r->ptail = t;
-    return t != r->phead;
+    if (__atomic_load_n(ipc__ring_word(r, r->phead), __ATOMIC_ACQUIRE) != 0) return 1;
+    t = __atomic_load_n(&IPC__HDR(r)->tail, __ATOMIC_ACQUIRE);
+    if (t & 7) return -EBADMSG;
+    if (r->phead - t <= r->cap) return 0; /* t <= head: nothing beyond us yet */
+    if (t - r->phead > r->cap) return -EBADMSG;
+    return __atomic_load_n(ipc__ring_word(r, r->phead), __ATOMIC_ACQUIRE) != 0 ? 1 : -EBADMSG;
 }
 
 /* Producer: is there room for need bytes? Refreshes the cached head. */
@@ -1601,10 +1675,10 @@ static int ipc__ring_wait(ipc_ring *r, int me, ipc__ring_cond cond, uint64_t nee
     if (deadline == 0) return -EAGAIN;
     now = ipc_time_now();
     spin_end = now + spin;
-    for (n = 0;; n++) {
+    for (n = 0, c = 0; spin >= 100; n++) { /* spin_ns below 100 ns: go straight to sleep */
         if ((c = cond(r, need)) != 0) break;
         ipc__cpu_relax();
-        if ((n & 63) == 63 &&
+        if ((n & 15) == 15 &&
             ((now = ipc_time_now()) >= spin_end || (deadline != IPC_FOREVER && now >= deadline)))
             break;
     }
@@ -1630,6 +1704,7 @@ static int ipc__ring_wait(ipc_ring *r, int me, ipc__ring_cond cond, uint64_t nee
             return -ETIMEDOUT;
         }
         until = (deadline == IPC_FOREVER || deadline - now > slice) ? now + slice : deadline;
+        r->nsleep++;
         ipc_futex_wait_until(&side->futex, seq, until);
         __atomic_store_n(&side->waiting, 0, __ATOMIC_RELAXED);
         if ((c = cond(r, need)) != 0) return c < 0 ? c : 0;
@@ -1657,8 +1732,8 @@ IPC_API int ipc_ring_reserve(ipc_ring *r, size_t len, void **msg, int64_t timeou
     int rc = ipc__ring_usable(r, IPC_PRODUCER);
     if (rc) return rc;
     if (!msg || len == 0 || r->reserved) return -EINVAL;
-    if (len > r->cap - 8) return -EMSGSIZE;
-    need = ipc__rec_size(len);
+    if (len > r->cap - 16) return -EMSGSIZE;
+    need = ipc__rec_size(len) + 8; /* and the next header word, zeroed at commit */
     if (IPC__UNLIKELY(__atomic_load_n(&IPC__HDR(r)->cons.state, __ATOMIC_RELAXED) ==
                       IPC__ROLE_CLOSED))
         return -EPIPE;
@@ -1668,27 +1743,29 @@ IPC_API int ipc_ring_reserve(ipc_ring *r, size_t len, void **msg, int64_t timeou
         if (rc == 0) rc = ipc__ring_wait(r, IPC_PRODUCER, ipc__ring_has_room, need, dl);
         if (rc) return ipc__ring_poison(r, rc);
     }
-    r->reserved = need;
+    r->reserved = need - 8;
     *msg = r->data + (r->ptail & (r->cap - 1)) + 8;
     return 0;
 }
 
 IPC_API int ipc_ring_commit(ipc_ring *r, size_t len) {
     ipc__ring_hdr *h;
-    uint32_t rec[2];
+    uint64_t size, word;
     int rc = ipc__ring_usable(r, IPC_PRODUCER);
     if (rc) return rc;
     if (!r->reserved || ipc__rec_size(len) > r->reserved) return -EINVAL;
     r->reserved = 0;
     if (len == 0) return 0;
     h = IPC__HDR(r);
-    rec[0] = (uint32_t)len;
-    rec[1] = (uint32_t)len ^ IPC__REC_CHECK;
-    memcpy(r->data + (r->ptail & (r->cap - 1)), rec, sizeof rec);
-    r->ptail += ipc__rec_size(len);
+    size = ipc__rec_size(len);
+    word = (uint64_t)len | (uint64_t)((uint32_t)len ^ (uint32_t)(r->ptail >> 3) ^ IPC__REC_CHECK)
+                               << 32;
+    __atomic_store_n(ipc__ring_word(r, r->ptail + size), 0, __ATOMIC_RELAXED);
+    __atomic_store_n(ipc__ring_word(r, r->ptail), word, __ATOMIC_RELEASE);
+    r->ptail += size;
     __atomic_store_n(&h->tail, r->ptail, __ATOMIC_RELEASE);
     ipc__ring_light_barrier(r);
-    if (__atomic_load_n(&h->cons.waiting, __ATOMIC_RELAXED)) ipc__ring_wake(&h->cons);
+    if (__atomic_load_n(&h->cons.waiting, __ATOMIC_RELAXED)) ipc__ring_wake(r, &h->cons);
     return 0;
 }
 
@@ -1704,28 +1781,27 @@ IPC_API int ipc_ring_send(ipc_ring *r, const void *msg, size_t len, int64_t time
 /* ---- consumer ---- */
 
 IPC_API ssize_t ipc_ring_peek(ipc_ring *r, const void **msg, int64_t timeout_ns) {
-    uint32_t rec[2];
-    uint64_t avail;
-    const unsigned char *at;
+    uint64_t *at, word;
+    uint32_t len;
     int rc = ipc__ring_usable(r, IPC_CONSUMER);
     if (rc) return rc;
     if (!msg) return -EINVAL;
-    if (r->ptail == r->phead && (rc = ipc__ring_has_data(r, 0)) != 1) {
+    at = ipc__ring_word(r, r->phead);
+    if ((word = __atomic_load_n(at, __ATOMIC_ACQUIRE)) == 0) {
         int64_t dl = ipc_deadline_make(timeout_ns);
-        if (rc == 0 && dl < IPC_FOREVER) return -EINVAL;
-        if (rc == 0) rc = ipc__ring_wait(r, IPC_CONSUMER, ipc__ring_has_data, 0, dl);
+        if (dl < IPC_FOREVER) return -EINVAL;
+        rc = ipc__ring_wait(r, IPC_CONSUMER, ipc__ring_has_data, 0, dl);
         if (rc) return ipc__ring_poison(r, rc);
+        word = __atomic_load_n(at, __ATOMIC_ACQUIRE);
     }
-    /* One copy of the record header, checked against what the tail vouches for. */
-    at = r->data + (r->phead & (r->cap - 1));
-    memcpy(rec, at, sizeof rec);
-    avail = r->ptail - r->phead;
-    if (rec[0] == 0 || (rec[0] ^ rec[1]) != IPC__REC_CHECK || rec[0] > r->cap - 8 ||
-        ipc__rec_size(rec[0]) > avail)
+    /* One load of the header, checked before anything is read on its word. */
+    len = (uint32_t)word;
+    if (len == 0 || len > r->cap - 16 ||
+        (uint32_t)(word >> 32) != (len ^ (uint32_t)(r->phead >> 3) ^ IPC__REC_CHECK))
         return ipc__ring_poison(r, -EBADMSG);
-    r->peeked = ipc__rec_size(rec[0]);
-    *msg = at + 8;
-    return (ssize_t)rec[0];
+    r->peeked = ipc__rec_size(len);
+    *msg = at + 1;
+    return (ssize_t)len;
 }
 
 IPC_API int ipc_ring_release(ipc_ring *r) {
@@ -1738,7 +1814,7 @@ IPC_API int ipc_ring_release(ipc_ring *r) {
     r->peeked = 0;
     __atomic_store_n(&h->head, r->phead, __ATOMIC_RELEASE);
     ipc__ring_light_barrier(r);
-    if (__atomic_load_n(&h->prod.waiting, __ATOMIC_RELAXED)) ipc__ring_wake(&h->prod);
+    if (__atomic_load_n(&h->prod.waiting, __ATOMIC_RELAXED)) ipc__ring_wake(r, &h->prod);
     return 0;
 }
 
@@ -1762,11 +1838,11 @@ IPC_API int ipc_ring_close(ipc_ring *r) {
     if (r->pid == (int)getpid()) {
         if (r->role & IPC_PRODUCER) {
             __atomic_store_n(&h->prod.state, IPC__ROLE_CLOSED, __ATOMIC_RELEASE);
-            ipc__ring_wake(&h->cons);
+            ipc__ring_wake(r, &h->cons);
         }
         if (r->role & IPC_CONSUMER) {
             __atomic_store_n(&h->cons.state, IPC__ROLE_CLOSED, __ATOMIC_RELEASE);
-            ipc__ring_wake(&h->prod);
+            ipc__ring_wake(r, &h->prod);
         }
         ipc__forkreg_remove(r->lockfd);
         close(r->lockfd);
