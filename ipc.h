@@ -1496,7 +1496,7 @@ IPC_API int ipc_ring_create(ipc_ring *r, const char *name, int role, const ipc_r
         return rc;
     }
     rc = (name && fchmod(r->fd, (mode_t)mode) != 0) ? ipc__neg_errno() : 0;
-    if (rc == 0) rc = ipc__reserve(r->fd, page + cap);
+    if (rc == 0) rc = ipc__reserve(r->fd, page + (size_t)cap);
     if (rc == 0 && !name && fcntl(r->fd, F_ADD_SEALS, F_SEAL_SHRINK | F_SEAL_GROW) != 0)
         rc = ipc__neg_errno();
     if (rc == 0) rc = ipc__ring_map(r, r->fd, cap, page, flags);

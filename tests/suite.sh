@@ -10,9 +10,13 @@ PATTERNS="$*"
 cd "$(dirname "$0")/.." || exit 2
 
 B=build/test
-WARN="-Wall -Wextra -Wpedantic -Werror -Wshadow -Wstrict-prototypes"
+BASE="-Wall -Wextra -Wpedantic -Werror -Wshadow"
+CXXWARN="$BASE -Wsign-conversion"
+WARN="$BASE -Wstrict-prototypes"
 STRICT="$WARN -Wsign-conversion -Wconversion -Wcast-qual -Wmissing-prototypes"
-SRCS="tests/harness.c $(ls tests/test_*.c)"
+set +f
+SRCS="tests/harness.c $(echo tests/test_*.c)"
+set -f
 passed=0
 failed=0
 skipped=0
@@ -58,10 +62,10 @@ for cc in gcc clang; do
         $C/impl_twice.c
 done
 if have g++; then
-    compile "g++ -std=c++11" "$B/cxx-gxx" g++ -std=c++11 $WARN -Wsign-conversion $C/cxx.cpp
+    compile "g++ -std=c++11" "$B/cxx-gxx" g++ -std=c++11 $CXXWARN $C/cxx.cpp
 else skip "g++ not installed"; fi
 if have clang++; then
-    compile "clang++ -std=c++20" "$B/cxx-clangxx" clang++ -std=c++20 $WARN -Wsign-conversion $C/cxx.cpp
+    compile "clang++ -std=c++20" "$B/cxx-clangxx" clang++ -std=c++20 $CXXWARN $C/cxx.cpp
 else skip "clang++ not installed"; fi
 
 # suite LABEL COMPILER FLAGS...: build the suite and run it.
