@@ -260,7 +260,8 @@ IPC_API int ipc_futex_wake(uint32_t *addr, int count);
    Roles: the producer and the consumer each belong to one process at a time (another
    claimer gets -EBUSY); a role freed by close or by its holder's death can be claimed
    again. A handle is used by one thread at a time. After fork() the child's copy of a
-   handle holds no role: the child may only close it, or attach anew by ipc_ring_fd().
+   handle holds no role: calls on it return -EBADF, except ipc_ring_fd (to attach anew)
+   and ipc_ring_close (which unmaps it and leaves the parent's role alone).
    Needs /proc for anonymous rings (to reopen the memfd with a lock of its own). */
 typedef struct ipc_ring_opts {
     size_t capacity;  /* bytes of message space; 0 = 1 MiB; rounded up to a power of two,
@@ -279,23 +280,25 @@ enum {
 
 /* Process-local handle. Its fields are private: use the functions. */
 typedef struct ipc_ring {
-    unsigned char *base; /* header page, then the data area mapped twice */
-    unsigned char *data; /* base + header size */
-    size_t map_size;     /* bytes of address space reserved at base */
-    uint64_t cap;        /* capacity, a power of two */
-    uint64_t ptail;      /* producer: our tail; consumer: last tail seen */
-    uint64_t phead;      /* producer: last head seen; consumer: our head */
-    uint64_t reserved;   /* producer: record size reserved, 0 if none */
-    uint64_t peeked;     /* consumer: record size peeked, 0 if none */
-    int64_t peer_check;  /* when the peer's liveness was last checked */
-    uint32_t spin_ns;    /* configured spin, 0 = adaptive */
-    uint32_t spin_cur;   /* current adaptive spin */
-    int fd;              /* the object's fd, to hand to a peer */
-    int lockfd;          /* private open file description holding the role locks */
-    int role;            /* IPC_PRODUCER | IPC_CONSUMER held by this handle */
-    int pid;             /* process that attached (a forked copy holds nothing) */
-    int fence;           /* 1: no membarrier here, use full fences */
-    int poisoned;        /* shared memory found corrupt: every call is -EBADMSG */
+    unsigned char *base;  /* header page, then the data area mapped twice */
+    unsigned char *data;  /* base + header size */
+    size_t map_size;      /* bytes of address space reserved at base */
+    uint64_t cap;         /* capacity, a power of two */
+    uint64_t ptail;       /* producer: our tail; consumer: last tail seen */
+    uint64_t phead;       /* producer: last head seen; consumer: our head */
+    uint64_t reserved;    /* producer: message bytes reserved, 0 if none */
+    uint64_t peeked;      /* consumer: record size peeked, 0 if none */
+    int64_t peer_check;   /* when the peer's liveness was last checked */
+    uint32_t spin_ns;     /* configured spin, 0 = adaptive */
+    uint32_t spin_cur;    /* current adaptive spin */
+    int fd;               /* the object's fd, to hand to a peer */
+    int lockfd;           /* private open file description holding the role locks */
+    int role;             /* IPC_PRODUCER | IPC_CONSUMER held by this handle */
+    unsigned gen;         /* fork generation at attach: a forked copy holds no role */
+    int peer_dead;        /* last liveness check found the peer's lock free */
+    uint32_t peer_claims; /* the peer's claim count at that check */
+    int fence;            /* 1: no membarrier here, use full fences */
+    int poisoned;         /* shared memory found corrupt: every call is -EBADMSG */
     unsigned flags;
     uint64_t nsleep, nwake; /* futex waits and wakes this handle made */
 } ipc_ring;
@@ -1188,8 +1191,9 @@ IPC_API int ipc_futex_wake(uint32_t *addr, int count) {
        256  u64  head: bytes ever consumed                      consumer (release)
        384  u32  producer state: 0 never attached, 1 attached, 2 closed
        388  u32  producer waiting: 1 while it sleeps for space
-       392  u32  producer futex: the consumer adds 1 and FUTEX_WAKEs to wake it
-       512  u32  consumer state, 516 consumer waiting, 520 consumer futex (same roles)
+              392  u32  producer futex: the consumer adds 1 and FUTEX_WAKEs to wake it
+       396  u32  producer claims: +1 each time the role is claimed
+       512  u32  consumer state, 516 waiting, 520 futex, 524 claims (same roles)
 
    Each group sits on its own 128-byte line (false sharing, adjacent-line prefetch).
    Positions run freely in 64 bits; a position p is data[p & (capacity - 1)], and the
@@ -1241,8 +1245,8 @@ IPC_API int ipc_futex_wake(uint32_t *addr, int count) {
 enum { IPC__ROLE_NONE = 0, IPC__ROLE_ATTACHED = 1, IPC__ROLE_CLOSED = 2 };
 
 typedef struct ipc__ring_side {
-    uint32_t state, waiting, futex;
-    unsigned char pad[116];
+    uint32_t state, waiting, futex, claims;
+    unsigned char pad[112];
 } ipc__ring_side;
 
 typedef struct ipc__ring_hdr {
@@ -1293,8 +1297,12 @@ static void ipc__forkreg_unlock(void) {
     __atomic_store_n(&ipc__forkreg.lock, 0, __ATOMIC_RELEASE);
 }
 
+/* Bumped in every forked child: handles from before the fork no longer match. */
+static unsigned ipc__fork_gen;
+
 static void ipc__forkreg_child(void) {
     int i;
+    __atomic_store_n(&ipc__fork_gen, ipc__fork_gen + 1, __ATOMIC_RELAXED);
     for (i = 0; i < ipc__forkreg.n; i++)
         close(ipc__forkreg.fds[i]);
     ipc__forkreg.n = 0;
@@ -1393,10 +1401,12 @@ static int ipc__ring_claim(ipc_ring *r, int role) {
     r->phead = head;
     r->role = role;
     if (role & IPC_PRODUCER) {
+        __atomic_fetch_add(&h->prod.claims, 1, __ATOMIC_RELAXED);
         __atomic_store_n(&h->prod.waiting, 0, __ATOMIC_RELAXED);
         __atomic_store_n(&h->prod.state, IPC__ROLE_ATTACHED, __ATOMIC_RELEASE);
     }
     if (role & IPC_CONSUMER) {
+        __atomic_fetch_add(&h->cons.claims, 1, __ATOMIC_RELAXED);
         __atomic_store_n(&h->cons.waiting, 0, __ATOMIC_RELAXED);
         __atomic_store_n(&h->cons.state, IPC__ROLE_ATTACHED, __ATOMIC_RELEASE);
     }
@@ -1466,7 +1476,8 @@ static int ipc__ring_finish(ipc_ring *r, int role, const ipc_ring_opts *o) {
 #else
     r->fence = 1;
 #endif
-    r->pid = (int)getpid();
+    r->gen = __atomic_load_n(&ipc__fork_gen, __ATOMIC_RELAXED);
+    r->peer_dead = 0;
     r->spin_ns = o ? o->spin_ns : 0;
     r->spin_cur = 8000;
     r->flags = o ? o->flags : 0;
@@ -1562,7 +1573,7 @@ IPC_API int ipc_ring_open(ipc_ring *r, const char *name, int role) {
     fd = open(path, O_RDWR | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK | O_NOCTTY);
     if (fd < 0) return ipc__neg_errno();
     if ((rc = ipc__ring_attach(r, fd, role)) != 0) {
-        if (r->lockfd >= 0 && r->pid) ipc__forkreg_remove(r->lockfd);
+        ipc__forkreg_remove(r->lockfd);
         ipc__ring_undo(r);
     }
     return rc;
@@ -1576,14 +1587,15 @@ IPC_API int ipc_ring_attach_fd(ipc_ring *r, int fd, int role) {
     if (fd < 0) return -EBADF;
     if ((own = fcntl(fd, F_DUPFD_CLOEXEC, 0)) < 0) return ipc__neg_errno();
     if ((rc = ipc__ring_attach(r, own, role)) != 0) {
-        if (r->lockfd >= 0 && r->pid) ipc__forkreg_remove(r->lockfd);
+        ipc__forkreg_remove(r->lockfd);
         ipc__ring_undo(r);
     }
     return rc;
 }
 
 IPC_API int ipc_ring_fd(const ipc_ring *r) {
-    if (!r || !r->base) return -EBADF;
+    if (!r) return -EINVAL;
+    if (!r->base) return -EBADF;
     return r->fd;
 }
 
@@ -1633,15 +1645,21 @@ static void ipc__ring_wake(ipc_ring *r, ipc__ring_side *s) {
 /* -EPIPE if the peer closed, or died (its lock is free; checked at most every 100 ms
    unless force), else 0. A peer that never attached is not gone: it may yet come. */
 static int ipc__ring_peer_gone(ipc_ring *r, int peer, int force) {
-    uint32_t st = __atomic_load_n(&ipc__ring_side_of(r, peer)->state, __ATOMIC_ACQUIRE);
+    ipc__ring_side *side = ipc__ring_side_of(r, peer);
+    uint32_t st = __atomic_load_n(&side->state, __ATOMIC_ACQUIRE);
+    uint32_t claims = __atomic_load_n(&side->claims, __ATOMIC_RELAXED);
     int64_t now;
     if (r->role & peer) return 0; /* we hold both roles */
     if (st == IPC__ROLE_CLOSED) return -EPIPE;
     if (st != IPC__ROLE_ATTACHED) return 0;
     now = ipc_time_now();
-    if (!force && now - r->peer_check < IPC__RING_SLICE) return 0;
-    r->peer_check = now;
-    return ipc__ring_lock(r->lockfd, F_OFD_GETLK, F_WRLCK, peer) == 0 ? -EPIPE : 0;
+    /* The verdict stands for a slice, unless a new peer has claimed the role since. */
+    if (force || now - r->peer_check >= IPC__RING_SLICE || claims != r->peer_claims) {
+        r->peer_check = now;
+        r->peer_claims = claims;
+        r->peer_dead = ipc__ring_lock(r->lockfd, F_OFD_GETLK, F_WRLCK, peer) == 0;
+    }
+    return r->peer_dead ? -EPIPE : 0;
 }
 
 /* Condition of a wait: 1 when it holds, 0 not yet, < 0 an error (corruption). */
@@ -1737,6 +1755,8 @@ static int ipc__ring_wait(ipc_ring *r, int me, ipc__ring_cond cond, uint64_t nee
 static int ipc__ring_usable(const ipc_ring *r, int role) {
     if (!r) return -EINVAL;
     if (!r->base) return -EBADF;
+    if (IPC__UNLIKELY(r->gen != __atomic_load_n(&ipc__fork_gen, __ATOMIC_RELAXED)))
+        return -EBADF; /* a copy inherited over fork: the role is the parent's */
     if (r->poisoned) return -EBADMSG;
     if (!(r->role & role)) return -EINVAL;
     return 0;
@@ -1765,7 +1785,7 @@ IPC_API int ipc_ring_reserve(ipc_ring *r, size_t len, void **msg, int64_t timeou
         if (rc == 0) rc = ipc__ring_wait(r, IPC_PRODUCER, ipc__ring_has_room, need, dl);
         if (rc) return ipc__ring_poison(r, rc);
     }
-    r->reserved = need - 8;
+    r->reserved = len;
     *msg = r->data + (r->ptail & (r->cap - 1)) + 8;
     return 0;
 }
@@ -1775,7 +1795,7 @@ IPC_API int ipc_ring_commit(ipc_ring *r, size_t len) {
     uint64_t size, word;
     int rc = ipc__ring_usable(r, IPC_PRODUCER);
     if (rc) return rc;
-    if (!r->reserved || ipc__rec_size(len) > r->reserved) return -EINVAL;
+    if (!r->reserved || len > r->reserved) return -EINVAL;
     r->reserved = 0;
     if (len == 0) return 0;
     h = IPC__HDR(r);
@@ -1857,7 +1877,7 @@ IPC_API int ipc_ring_close(ipc_ring *r) {
     if (!r->base) return -EBADF;
     h = IPC__HDR(r);
     /* A forked copy holds no role: its lock fd was closed at fork; just unmap. */
-    if (r->pid == (int)getpid()) {
+    if (r->gen == __atomic_load_n(&ipc__fork_gen, __ATOMIC_RELAXED)) {
         if (r->role & IPC_PRODUCER) {
             __atomic_store_n(&h->prod.state, IPC__ROLE_CLOSED, __ATOMIC_RELEASE);
             ipc__ring_wake(r, &h->cons);

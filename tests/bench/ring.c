@@ -4,7 +4,8 @@
    throughput  ring send/recv vs an idealized fixed-slot SPSC copy loop (cached indices,
                positions published every 16 slots, no checks: the floor) and vs a pipe
                doing one write and one read per message; 64 B and 64 KiB messages
-   latency     ring ping-pong (two rings, default options) vs a raw cache-line ping-pong;
+   latency     ring ping-pong (two rings, default options) vs a raw cache-line ping-pong
+               and a pipe ping-pong;
                ring ping-pong that sleeps every time (spin_ns = 1) vs a bare futex
                wait/wake ping-pong
    syscalls    futex calls per message while streaming
@@ -181,7 +182,7 @@ static double throughput(int kind, size_t size, long n, uint64_t *syscalls) {
 
 /* ---- latency ---- */
 
-enum { L_SPIN, L_FUTEX, L_RING, L_RING_SLEEP };
+enum { L_SPIN, L_FUTEX, L_PIPE, L_RING, L_RING_SLEEP, L_KINDS };
 
 static int cmp64(const void *a, const void *b) {
     int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
@@ -205,9 +206,11 @@ static void latency(int kind, long n, int64_t *lat) {
     ipc_ring_opts o = {0};
     ipc_ring ab, ba;
     unsigned char msg[64] = {0};
+    int p1[2], p2[2];
     pid_t pid;
     long i;
     int st;
+    if (kind == L_PIPE && (pipe(p1) || pipe(p2))) exit(1);
     o.capacity = 64 * 1024;
     o.spin_ns = kind == L_RING_SLEEP ? 1 : 0;
     if (kind >= L_RING) {
@@ -232,6 +235,10 @@ static void latency(int kind, long n, int64_t *lat) {
                 if (ipc_ring_recv(&in, msg, sizeof msg, IPC_FOREVER) != sizeof msg ||
                     ipc_ring_send(&out, msg, sizeof msg, IPC_FOREVER) != 0)
                     _exit(1);
+            } else if (kind == L_PIPE) {
+                if (read(p1[0], msg, sizeof msg) != sizeof msg ||
+                    write(p2[1], msg, sizeof msg) != sizeof msg)
+                    _exit(1);
             } else {
                 flip_wait(&sh->ping, (uint32_t)i, kind == L_FUTEX);
                 flip_post(&sh->pong, (uint32_t)i, kind == L_FUTEX);
@@ -247,6 +254,10 @@ static void latency(int kind, long n, int64_t *lat) {
             if (ipc_ring_send(&ab, msg, sizeof msg, IPC_FOREVER) != 0 ||
                 ipc_ring_recv(&ba, msg, sizeof msg, IPC_FOREVER) != sizeof msg)
                 die("ping-pong", -EPIPE);
+        } else if (kind == L_PIPE) {
+            if (write(p1[1], msg, sizeof msg) != sizeof msg ||
+                read(p2[0], msg, sizeof msg) != sizeof msg)
+                die("pipe ping-pong", -EPIPE);
         } else {
             flip_post(&sh->ping, (uint32_t)i, kind == L_FUTEX);
             flip_wait(&sh->pong, (uint32_t)i, kind == L_FUTEX);
@@ -257,6 +268,12 @@ static void latency(int kind, long n, int64_t *lat) {
     if (kind >= L_RING) {
         ipc_ring_close(&ab);
         ipc_ring_close(&ba);
+    }
+    if (kind == L_PIPE) {
+        close(p1[0]);
+        close(p1[1]);
+        close(p2[0]);
+        close(p2[1]);
     }
     munmap(sh, sizeof(shared));
     qsort(lat, (size_t)n, sizeof lat[0], cmp64);
@@ -284,13 +301,13 @@ static void progress(const char *what, int round, int rounds) {
 
 int main(void) {
     static const char *tnames[] = {"ring send/recv", "ideal fixed-slot loop", "pipe write/read"};
-    static const char *lnames[] = {"cache-line ping-pong", "futex ping-pong", "ring ping-pong",
-                                   "ring ping-pong, sleeping"};
+    static const char *lnames[] = {"cache-line ping-pong", "futex ping-pong", "pipe ping-pong",
+                                   "ring ping-pong", "ring ping-pong, sleeping"};
     const char *mode = getenv("BENCH");
     int rounds, r, k;
     long n64, n64k, nlat;
     double tp64[3] = {0}, tp64k[2] = {0};
-    int64_t lat50[4], lat99[4], lat999[4], latmax[4], *lat;
+    int64_t lat50[L_KINDS], lat99[L_KINDS], lat999[L_KINDS], latmax[L_KINDS], *lat;
     uint64_t sys = 0, best_sys = UINT64_MAX;
 
     full = mode && strcmp(mode, "full") == 0;
@@ -300,7 +317,7 @@ int main(void) {
     nlat = full ? 1000000 : 100000;
     lat = (int64_t *)malloc(sizeof(int64_t) * (size_t)nlat);
     if (!lat) return 1;
-    for (k = 0; k < 4; k++)
+    for (k = 0; k < L_KINDS; k++)
         lat50[k] = INT64_MAX;
 
     machine();
@@ -318,7 +335,7 @@ int main(void) {
             v = throughput(k, 65536, n64k, NULL);
             if (v > tp64k[k]) tp64k[k] = v;
         }
-        for (k = 0; k < 4; k++) {
+        for (k = 0; k < L_KINDS; k++) {
             progress(lnames[k], r, rounds);
             latency(k, nlat, lat);
             if (lat[nlat / 2] < lat50[k]) {
@@ -340,7 +357,7 @@ int main(void) {
         printf("  %-26s %14.0f %14.1f\n", tnames[k], tp64k[k], tp64k[k] * 65536 / 1e6);
     printf("\nround-trip latency, 64 bytes, %ld round trips, best round by p50\n", nlat);
     printf("  %-26s %10s %10s %10s %10s\n", "mechanism", "p50 ns", "p99 ns", "p99.9 ns", "max ns");
-    for (k = 0; k < 4; k++)
+    for (k = 0; k < L_KINDS; k++)
         printf("  %-26s %10lld %10lld %10lld %10lld\n", lnames[k], (long long)lat50[k],
                (long long)lat99[k], (long long)lat999[k], (long long)latmax[k]);
 
