@@ -1799,6 +1799,7 @@ IPC_API int ipc_ring_commit(ipc_ring *r, size_t len) {
     r->reserved = 0;
     if (len == 0) return 0;
     h = IPC__HDR(r);
+    IPC_ASSERT((r->ptail & 7) == 0); /* our own copy: never read back from shared memory */
     size = ipc__rec_size(len);
     word = (uint64_t)len | (uint64_t)((uint32_t)len ^ (uint32_t)(r->ptail >> 3) ^ IPC__REC_CHECK)
                                << 32;
@@ -1852,6 +1853,7 @@ IPC_API int ipc_ring_release(ipc_ring *r) {
     if (rc) return rc;
     if (!r->peeked) return -EINVAL;
     h = IPC__HDR(r);
+    IPC_ASSERT((r->peeked & 7) == 0 && r->peeked <= r->cap);
     r->phead += r->peeked;
     r->peeked = 0;
     __atomic_store_n(&h->head, r->phead, __ATOMIC_RELEASE);

@@ -68,6 +68,7 @@ int main(void) {
     }
     printf("producer: created ring %s, %zu-byte messages at most\n", NAME, ipc_ring_max_msg(&ring));
 
+    fflush(stdout); /* or the child inherits unprinted output */
     child = fork();
     if (child == 0) {
         r = consume();

@@ -58,8 +58,9 @@ int main(void) {
         fprintf(stderr, "ipc_ring_create: %s\n", ipc_strerror(r));
         return 1;
     }
-    printf("producer: anonymous ring, fd %d, capacity %zu bytes of messages\n", ipc_ring_fd(&ring),
-           ipc_ring_max_msg(&ring) + 8);
+    printf("producer: anonymous ring, fd %d, messages up to %zu bytes\n", ipc_ring_fd(&ring),
+           ipc_ring_max_msg(&ring));
+    fflush(stdout); /* or the child inherits unprinted output */
     child = fork();
     if (child == 0) {
         int fd = ipc_ring_fd(&ring); /* our copy of the producer handle holds no role */

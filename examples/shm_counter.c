@@ -59,6 +59,7 @@ int main(void) {
            ROUNDS);
 
     t0 = ipc_time_now();
+    fflush(stdout); /* or the child inherits unprinted output */
     child = fork();
     if (child < 0) return 1;
     if (child == 0) _exit(play(sh, 1));

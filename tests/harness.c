@@ -9,6 +9,8 @@
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
+#include <sys/time.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -83,6 +85,16 @@ char *th_name(char *buf, size_t size, const char *tag) {
     return buf;
 }
 
+void *th_shared_map(size_t size) {
+    void *p = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+    if (p == MAP_FAILED) th_fail(__FILE__, __LINE__, "mmap of %zu shared bytes", size);
+    return p;
+}
+
+void th_shared_unmap(void *p, size_t size) {
+    if (munmap(p, size) != 0) th_fail(__FILE__, __LINE__, "munmap");
+}
+
 pid_t th_spawn(void (*fn)(void *), void *arg) {
     pid_t p;
     fflush(NULL);
@@ -120,6 +132,41 @@ void th_sleep_ms(int ms) {
     ts.tv_nsec = (long)(ms % 1000) * 1000000L;
     while (nanosleep(&ts, &ts) != 0 && errno == EINTR) {
     }
+}
+
+static volatile sig_atomic_t th_alarms;
+
+static void th_on_alarm(int sig) {
+    (void)sig;
+    th_alarms++;
+}
+
+static void th_itimer(long usec) {
+    struct itimerval it;
+    memset(&it, 0, sizeof it);
+    it.it_interval.tv_usec = usec;
+    it.it_value.tv_usec = usec;
+    if (setitimer(ITIMER_REAL, &it, NULL) != 0) th_fail(__FILE__, __LINE__, "setitimer");
+}
+
+void th_storm_start(void) {
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = th_on_alarm;
+    sigemptyset(&sa.sa_mask);
+    sa.sa_flags = 0; /* no SA_RESTART: interrupted calls see EINTR */
+    if (sigaction(SIGALRM, &sa, NULL) != 0) th_fail(__FILE__, __LINE__, "sigaction");
+    th_alarms = 0;
+    th_itimer(100);
+}
+
+int th_storm_stop(void) {
+    th_itimer(0);
+    return (int)th_alarms;
+}
+
+int th_storm_count(void) {
+    return (int)th_alarms;
 }
 
 /* Remove the /dev/shm names a test process left behind. */

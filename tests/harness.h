@@ -67,11 +67,22 @@ int th_map_count(void);
    /dev/shm/ipct-<pid>-* the test leaves). Returns buf. */
 char *th_name(char *buf, size_t size, const char *tag);
 
+/* Zeroed MAP_SHARED anonymous memory, shared with children forked afterwards. */
+void *th_shared_map(size_t size);
+void th_shared_unmap(void *p, size_t size);
+
 /* Fork a child that runs fn(arg) and exits 0 (a failed CHECK in it exits 1). */
 pid_t th_spawn(void (*fn)(void *), void *arg);
 /* Wait for a child: its exit code, 128+signal if killed, or -1 after timeout_ms (then
    it is SIGKILLed and reaped). */
 int th_join(pid_t pid, int timeout_ms);
+
+/* A storm of signals: SIGALRM every 100 us to a handler installed without SA_RESTART, so
+   blocking calls in between keep seeing EINTR. th_storm_stop ends it (the handler stays,
+   so a late signal does no harm) and returns how many arrived, as th_storm_count does. */
+void th_storm_start(void);
+int th_storm_stop(void);
+int th_storm_count(void);
 
 /* Sleep for ms milliseconds, retrying EINTR. */
 void th_sleep_ms(int ms);

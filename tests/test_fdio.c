@@ -111,36 +111,6 @@ static void mk_pty(int *master, int *slave) {
     CHECK_EQ(tcsetattr(*slave, TCSANOW, &t), 0);
 }
 
-/* SIGALRM every 100 us, handler without SA_RESTART: blocking calls see EINTR constantly. */
-static volatile sig_atomic_t alarms;
-
-static void on_alarm(int sig) {
-    (void)sig;
-    alarms++;
-}
-
-static void storm_start(void) {
-    struct sigaction sa;
-    struct itimerval it;
-    memset(&sa, 0, sizeof sa);
-    sa.sa_handler = on_alarm;
-    sigemptyset(&sa.sa_mask);
-    sa.sa_flags = 0;
-    CHECK_EQ(sigaction(SIGALRM, &sa, NULL), 0);
-    memset(&it, 0, sizeof it);
-    it.it_interval.tv_usec = 100;
-    it.it_value.tv_usec = 100;
-    alarms = 0;
-    CHECK_EQ(setitimer(ITIMER_REAL, &it, NULL), 0);
-}
-
-static int storm_stop(void) {
-    struct itimerval it;
-    memset(&it, 0, sizeof it);
-    CHECK_EQ(setitimer(ITIMER_REAL, &it, NULL), 0);
-    return (int)alarms;
-}
-
 static int sigpipe_pending(void) {
     sigset_t p;
     sigemptyset(&p);
@@ -318,9 +288,9 @@ static void storm_read_round(int pipe_or_sock, int64_t timeout, unsigned seed) {
     x.every = 1;
     pid = th_spawn(writer_child, &x);
     close_fd(p[1]);
-    storm_start();
+    th_storm_start();
     r = ipc_fd_read_exact(p[0], buf, len, timeout, &done);
-    n = storm_stop();
+    n = th_storm_stop();
     if (r != (ssize_t)len)
         th_fail(__FILE__, __LINE__, "read_exact under signals = %zd (%s), done %zu", r,
                 ipc_strerror((int)r), done);
@@ -365,9 +335,9 @@ static void storm_write_round(int pipe_or_sock, int64_t timeout, unsigned seed) 
     x.eof = 1;
     pid = th_spawn(reader_child, &x);
     close_fd(p[0]);
-    storm_start();
+    th_storm_start();
     r = ipc_fd_write_all(p[1], buf, len, timeout, &done);
-    n = storm_stop();
+    n = th_storm_stop();
     if (r != (ssize_t)len)
         th_fail(__FILE__, __LINE__, "write_all under signals = %zd (%s), done %zu", r,
                 ipc_strerror((int)r), done);
@@ -393,7 +363,7 @@ TEST(fdio_eintr_storm_timeouts_not_extended) {
     int64_t t0;
     ssize_t r;
     mk_pipe(p);
-    storm_start();
+    th_storm_start();
     t0 = ipc_time_now();
     r = ipc_fd_read_exact(p[0], buf, sizeof buf, 50 * MS, &done);
     CHECK_ELAPSED(t0, 50, 500);
@@ -405,7 +375,7 @@ TEST(fdio_eintr_storm_timeouts_not_extended) {
     t0 = ipc_time_now();
     CHECK_ERR(ipc_fd_wait(p[0], POLLIN, 50 * MS), -ETIMEDOUT);
     CHECK_ELAPSED(t0, 50, 500);
-    n = storm_stop();
+    n = th_storm_stop();
     CHECK(n >= 20);
     close_fd(p[0]);
     close_fd(p[1]);

@@ -21,14 +21,11 @@ typedef struct shared {
 } shared;
 
 static shared *shared_map(void) {
-    void *p = mmap(NULL, 4096, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
-    CHECK(p != MAP_FAILED);
-    memset(p, 0, sizeof(shared));
-    return (shared *)p;
+    return (shared *)th_shared_map(sizeof(shared));
 }
 
 static void shared_unmap(shared *s) {
-    CHECK_EQ(munmap(s, 4096), 0);
+    th_shared_unmap(s, sizeof(shared));
 }
 
 /* The scheduler state of a process ('R', 'S', 'D', ...) from /proc/<pid>/stat. */
@@ -179,46 +176,16 @@ TEST(futex_timeout_50ms) {
     CHECK(el >= 1 * MS && el < 450 * MS);
 }
 
-static volatile sig_atomic_t alarms;
-
-static void on_alarm(int sig) {
-    (void)sig;
-    alarms++;
-}
-
-/* SIGALRM every 100 us, handler installed without SA_RESTART: every blocking call sees
-   EINTR over and over. */
-static void storm_start(void) {
-    struct sigaction sa;
-    struct itimerval it;
-    memset(&sa, 0, sizeof sa);
-    sa.sa_handler = on_alarm;
-    sigemptyset(&sa.sa_mask);
-    sa.sa_flags = 0;
-    CHECK_EQ(sigaction(SIGALRM, &sa, NULL), 0);
-    memset(&it, 0, sizeof it);
-    it.it_interval.tv_usec = 100;
-    it.it_value.tv_usec = 100;
-    alarms = 0;
-    CHECK_EQ(setitimer(ITIMER_REAL, &it, NULL), 0);
-}
-
-static void storm_stop(void) {
-    struct itimerval it;
-    memset(&it, 0, sizeof it);
-    CHECK_EQ(setitimer(ITIMER_REAL, &it, NULL), 0);
-}
-
 TEST(futex_timeout_under_signal_storm) {
     uint32_t word = 0;
     int64_t t0, el, dl;
     int r, n;
-    storm_start();
+    th_storm_start();
     t0 = ipc_time_now();
     r = ipc_futex_wait(&word, 0, 50 * MS);
     el = ipc_time_now() - t0;
-    n = alarms;
-    storm_stop();
+    n = th_storm_count();
+    th_storm_stop();
     CHECK_ERR(r, -ETIMEDOUT);
     if (el < 50 * MS || el >= 500 * MS)
         th_fail(__FILE__, __LINE__, "50 ms wait under signals took %.1f ms (%d signals)",
@@ -226,12 +193,12 @@ TEST(futex_timeout_under_signal_storm) {
     if (n < 10) th_fail(__FILE__, __LINE__, "only %d signals arrived during the wait", n);
 
     /* ipc_futex_wait_until under the same storm */
-    storm_start();
+    th_storm_start();
     dl = ipc_deadline_make(50 * MS);
     r = ipc_futex_wait_until(&word, 0, dl);
     el = ipc_time_now();
-    n = alarms;
-    storm_stop();
+    n = th_storm_count();
+    th_storm_stop();
     CHECK_ERR(r, -ETIMEDOUT);
     CHECK(el >= dl);
     CHECK(el - dl < 450 * MS);

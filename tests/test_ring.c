@@ -146,14 +146,11 @@ typedef struct shared {
 } shared;
 
 static shared *shared_map(void) {
-    void *p = mmap(NULL, 4096, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
-    CHECK(p != MAP_FAILED);
-    memset(p, 0, sizeof(shared));
-    return (shared *)p;
+    return (shared *)th_shared_map(sizeof(shared));
 }
 
 static void shared_unmap(shared *s) {
-    CHECK_EQ(munmap(s, 4096), 0);
+    th_shared_unmap(s, sizeof(shared));
 }
 
 static void flag_set(shared *s, int i, int v) {
@@ -1977,35 +1974,6 @@ TEST(ring_fds_are_cloexec) {
 
 /* ---- 8. a signal storm during blocking waits ---- */
 
-static volatile sig_atomic_t alarms;
-
-static void on_alarm(int sig) {
-    (void)sig;
-    alarms++;
-}
-
-/* SIGALRM every 100 us, handler without SA_RESTART. */
-static void storm_start(void) {
-    struct sigaction sa;
-    struct itimerval it;
-    memset(&sa, 0, sizeof sa);
-    sa.sa_handler = on_alarm;
-    sigemptyset(&sa.sa_mask);
-    sa.sa_flags = 0;
-    CHECK_EQ(sigaction(SIGALRM, &sa, NULL), 0);
-    memset(&it, 0, sizeof it);
-    it.it_interval.tv_usec = 100;
-    it.it_value.tv_usec = 100;
-    alarms = 0;
-    CHECK_EQ(setitimer(ITIMER_REAL, &it, NULL), 0);
-}
-
-static void storm_stop(void) {
-    struct itimerval it;
-    memset(&it, 0, sizeof it);
-    CHECK_EQ(setitimer(ITIMER_REAL, &it, NULL), 0); /* the handler stays: no late death */
-}
-
 /* Child: producer that sends message 1 (3000 bytes) 50 ms after attaching. */
 static void late_producer(void *arg) {
     ipc_ring p;
@@ -2042,13 +2010,13 @@ TEST(ring_signal_storm_blocking_recv) {
     CHECK_OK(ipc_ring_create(&g_ring, NULL, IPC_CONSUMER, &o));
     pid = th_spawn(late_producer, NULL);
     flag_wait(g_sh, 0, 1, 3000);
-    storm_start();
+    th_storm_start();
     t0 = ipc_time_now();
     n = ipc_ring_recv(&g_ring, buf, sizeof buf, IPC_FOREVER);
-    storm_stop();
+    th_storm_stop();
     msg_expect("recv in a signal storm", buf, n, 3000, 1);
     CHECK(ipc_time_now() - t0 >= 20 * MS); /* it did wait */
-    CHECK(alarms > 20);
+    CHECK(th_storm_count() > 20);
     flag_set(g_sh, 1, 1);
     CHECK_EQ(th_join(pid, JOIN_MS), 0);
     CHECK_OK(ipc_ring_close(&g_ring));
@@ -2064,7 +2032,7 @@ TEST(ring_signal_storm_timeouts) {
     g_sh = shared_map();
     CHECK_OK(ipc_ring_create(&g_ring, NULL, IPC_CONSUMER, &o));
     CHECK_OK(ipc_ring_attach_fd(&p, ipc_ring_fd(&g_ring), IPC_PRODUCER));
-    storm_start();
+    th_storm_start();
     for (i = 0; i < 3; i++) {
         t0 = ipc_time_now();
         CHECK_ERR(ipc_ring_recv(&g_ring, buf, sizeof buf, 50 * MS), -ETIMEDOUT);
@@ -2077,8 +2045,8 @@ TEST(ring_signal_storm_timeouts) {
         CHECK_ERR(ipc_ring_send(&p, buf, 8, 50 * MS), -ETIMEDOUT);
         check_elapsed_50ms(t0, "send in a signal storm");
     }
-    storm_stop();
-    CHECK(alarms > 100);
+    th_storm_stop();
+    CHECK(th_storm_count() > 100);
     CHECK_OK(ipc_ring_close(&p));
     CHECK_OK(ipc_ring_close(&g_ring));
     shared_unmap(g_sh);
@@ -2101,11 +2069,11 @@ TEST(ring_signal_storm_blocking_send) {
     }
     CHECK_ERR(rc, -EAGAIN);
     g_n = i; /* message i is sent below, blocking */
-    storm_start();
+    th_storm_start();
     flag_set(g_sh, 1, 1);
     CHECK_ERR(ipc_ring_send(&g_ring, buf, small_len(i), IPC_FOREVER), 0);
-    storm_stop();
-    CHECK(alarms > 20);
+    th_storm_stop();
+    CHECK(th_storm_count() > 20);
     CHECK_EQ(th_join(pid, JOIN_MS), 0);
     CHECK_OK(ipc_ring_close(&g_ring));
     shared_unmap(g_sh);
