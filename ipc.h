@@ -440,10 +440,12 @@ extern int clock_gettime(int clock, struct timespec *ts);
 
 #if defined(__GNUC__) || defined(__clang__)
 #define IPC__UNUSED      __attribute__((unused))
+#define IPC__INLINE      static inline __attribute__((always_inline))
 #define IPC__LIKELY(x)   __builtin_expect(!!(x), 1)
 #define IPC__UNLIKELY(x) __builtin_expect(!!(x), 0)
 #else
 #define IPC__UNUSED
+#define IPC__INLINE      static inline
 #define IPC__LIKELY(x)   (x)
 #define IPC__UNLIKELY(x) (x)
 #endif
@@ -1769,11 +1771,12 @@ static int ipc__ring_poison(ipc_ring *r, int rc) {
 
 /* ---- producer ---- */
 
-IPC_API int ipc_ring_reserve(ipc_ring *r, size_t len, void **msg, int64_t timeout_ns) {
+/* Room for a len-byte message at our tail, waiting for it if need be. The caller has
+   checked the handle. The fast path: a load of the consumer's state and a compare. */
+IPC__INLINE int ipc__ring_make_room(ipc_ring *r, size_t len, int64_t timeout_ns) {
     uint64_t need;
-    int rc = ipc__ring_usable(r, IPC_PRODUCER);
-    if (rc) return rc;
-    if (!msg || len == 0 || r->reserved) return -EINVAL;
+    int rc;
+    if (len == 0 || r->reserved) return -EINVAL;
     if (len > r->cap - 16) return -EMSGSIZE;
     need = ipc__rec_size(len) + 8; /* and the next header word, zeroed at commit */
     if (IPC__UNLIKELY(__atomic_load_n(&IPC__HDR(r)->cons.state, __ATOMIC_RELAXED) ==
@@ -1785,22 +1788,15 @@ IPC_API int ipc_ring_reserve(ipc_ring *r, size_t len, void **msg, int64_t timeou
         if (rc == 0) rc = ipc__ring_wait(r, IPC_PRODUCER, ipc__ring_has_room, need, dl);
         if (rc) return ipc__ring_poison(r, rc);
     }
-    r->reserved = len;
-    *msg = r->data + (r->ptail & (r->cap - 1)) + 8;
     return 0;
 }
 
-IPC_API int ipc_ring_commit(ipc_ring *r, size_t len) {
-    ipc__ring_hdr *h;
-    uint64_t size, word;
-    int rc = ipc__ring_usable(r, IPC_PRODUCER);
-    if (rc) return rc;
-    if (!r->reserved || len > r->reserved) return -EINVAL;
-    r->reserved = 0;
-    if (len == 0) return 0;
-    h = IPC__HDR(r);
+/* Commit the len bytes written at our tail: zero the next header word, store this header
+   (the commit), the tail, then wake the consumer if it announced that it sleeps. */
+IPC__INLINE void ipc__ring_publish(ipc_ring *r, size_t len) {
+    ipc__ring_hdr *h = IPC__HDR(r);
+    uint64_t size = ipc__rec_size(len), word;
     IPC_ASSERT((r->ptail & 7) == 0); /* our own copy: never read back from shared memory */
-    size = ipc__rec_size(len);
     word = (uint64_t)len | (uint64_t)((uint32_t)len ^ (uint32_t)(r->ptail >> 3) ^ IPC__REC_CHECK)
                                << 32;
     __atomic_store_n(ipc__ring_word(r, r->ptail + size), 0, __ATOMIC_RELAXED);
@@ -1809,27 +1805,45 @@ IPC_API int ipc_ring_commit(ipc_ring *r, size_t len) {
     __atomic_store_n(&h->tail, r->ptail, __ATOMIC_RELEASE);
     ipc__ring_light_barrier(r);
     if (__atomic_load_n(&h->cons.waiting, __ATOMIC_RELAXED)) ipc__ring_wake(r, &h->cons);
+}
+
+IPC_API int ipc_ring_reserve(ipc_ring *r, size_t len, void **msg, int64_t timeout_ns) {
+    int rc = ipc__ring_usable(r, IPC_PRODUCER);
+    if (rc) return rc;
+    if (!msg) return -EINVAL;
+    if ((rc = ipc__ring_make_room(r, len, timeout_ns)) != 0) return rc;
+    r->reserved = len;
+    *msg = r->data + (r->ptail & (r->cap - 1)) + 8;
+    return 0;
+}
+
+IPC_API int ipc_ring_commit(ipc_ring *r, size_t len) {
+    int rc = ipc__ring_usable(r, IPC_PRODUCER);
+    if (rc) return rc;
+    if (!r->reserved || len > r->reserved) return -EINVAL;
+    r->reserved = 0;
+    if (len > 0) ipc__ring_publish(r, len);
     return 0;
 }
 
 IPC_API int ipc_ring_send(ipc_ring *r, const void *msg, size_t len, int64_t timeout_ns) {
-    void *p;
-    int rc;
+    int rc = ipc__ring_usable(r, IPC_PRODUCER);
+    if (rc) return rc;
     if (!msg) return -EINVAL;
-    if ((rc = ipc_ring_reserve(r, len, &p, timeout_ns)) != 0) return rc;
-    memcpy(p, msg, len);
-    return ipc_ring_commit(r, len);
+    if ((rc = ipc__ring_make_room(r, len, timeout_ns)) != 0) return rc;
+    memcpy(r->data + (r->ptail & (r->cap - 1)) + 8, msg, len);
+    ipc__ring_publish(r, len);
+    return 0;
 }
 
 /* ---- consumer ---- */
 
-IPC_API ssize_t ipc_ring_peek(ipc_ring *r, const void **msg, int64_t timeout_ns) {
-    uint64_t *at, word;
+/* The next message at our head, waiting for it if need be: its length (and r->peeked
+   set), or an error. The caller has checked the handle. */
+IPC__INLINE ssize_t ipc__ring_next(ipc_ring *r, int64_t timeout_ns) {
+    uint64_t *at = ipc__ring_word(r, r->phead), word;
     uint32_t len;
-    int rc = ipc__ring_usable(r, IPC_CONSUMER);
-    if (rc) return rc;
-    if (!msg) return -EINVAL;
-    at = ipc__ring_word(r, r->phead);
+    int rc;
     if ((word = __atomic_load_n(at, __ATOMIC_ACQUIRE)) == 0) {
         int64_t dl = ipc_deadline_make(timeout_ns);
         if (dl < IPC_FOREVER) return -EINVAL;
@@ -1843,33 +1857,46 @@ IPC_API ssize_t ipc_ring_peek(ipc_ring *r, const void **msg, int64_t timeout_ns)
         (uint32_t)(word >> 32) != (len ^ (uint32_t)(r->phead >> 3) ^ IPC__REC_CHECK))
         return ipc__ring_poison(r, -EBADMSG);
     r->peeked = ipc__rec_size(len);
-    *msg = at + 1;
     return (ssize_t)len;
 }
 
-IPC_API int ipc_ring_release(ipc_ring *r) {
-    ipc__ring_hdr *h;
-    int rc = ipc__ring_usable(r, IPC_CONSUMER);
-    if (rc) return rc;
-    if (!r->peeked) return -EINVAL;
-    h = IPC__HDR(r);
+/* Consume the peeked message: publish our head, wake the producer if it sleeps. */
+IPC__INLINE void ipc__ring_consume(ipc_ring *r) {
+    ipc__ring_hdr *h = IPC__HDR(r);
     IPC_ASSERT((r->peeked & 7) == 0 && r->peeked <= r->cap);
     r->phead += r->peeked;
     r->peeked = 0;
     __atomic_store_n(&h->head, r->phead, __ATOMIC_RELEASE);
     ipc__ring_light_barrier(r);
     if (__atomic_load_n(&h->prod.waiting, __ATOMIC_RELAXED)) ipc__ring_wake(r, &h->prod);
+}
+
+IPC_API ssize_t ipc_ring_peek(ipc_ring *r, const void **msg, int64_t timeout_ns) {
+    ssize_t n;
+    int rc = ipc__ring_usable(r, IPC_CONSUMER);
+    if (rc) return rc;
+    if (!msg) return -EINVAL;
+    if ((n = ipc__ring_next(r, timeout_ns)) > 0) *msg = ipc__ring_word(r, r->phead) + 1;
+    return n;
+}
+
+IPC_API int ipc_ring_release(ipc_ring *r) {
+    int rc = ipc__ring_usable(r, IPC_CONSUMER);
+    if (rc) return rc;
+    if (!r->peeked) return -EINVAL;
+    ipc__ring_consume(r);
     return 0;
 }
 
 IPC_API ssize_t ipc_ring_recv(ipc_ring *r, void *buf, size_t cap, int64_t timeout_ns) {
-    const void *p;
     ssize_t n;
+    int rc = ipc__ring_usable(r, IPC_CONSUMER);
+    if (rc) return rc;
     if (!buf || cap == 0) return -EINVAL;
-    if ((n = ipc_ring_peek(r, &p, timeout_ns)) < 0) return n;
+    if ((n = ipc__ring_next(r, timeout_ns)) < 0) return n;
     if ((size_t)n > cap) return -EMSGSIZE;
-    memcpy(buf, p, (size_t)n);
-    ipc_ring_release(r);
+    memcpy(buf, ipc__ring_word(r, r->phead) + 1, (size_t)n);
+    ipc__ring_consume(r);
     return n;
 }
 
