@@ -275,7 +275,7 @@ enum { IPC_PRODUCER = 1, IPC_CONSUMER = 2 };
 
 enum {
     IPC_RING_SPSC = 0,           /* kind: single producer, single consumer */
-    IPC_RING_PREFAULT = 1u << 16 /* fault the whole mapping in at attach */
+    IPC_RING_PREFAULT = 1u << 16 /* every side faults the whole mapping in at attach */
 };
 
 /* Process-local handle. Its fields are private: use the functions. */
@@ -1188,7 +1188,8 @@ IPC_API int ipc_futex_wake(uint32_t *addr, int count) {
        8    u32  layout version (1)
        12   u32  header size = page size; the data area starts here
        16   u64  capacity: power of two; the object is header + capacity bytes
-       24   u32  flags: kind (0 = SPSC)
+              24   u32  flags: kind in the low 16 bits (0 = SPSC); bit 16: prefault (every side
+                 faults the whole mapping in when it attaches)
        128  u64  tail: bytes ever committed                     producer (release)
        256  u64  head: bytes ever consumed                      consumer (release)
        384  u32  producer state: 0 never attached, 1 attached, 2 closed
@@ -1530,7 +1531,7 @@ IPC_API int ipc_ring_create(ipc_ring *r, const char *name, int role, const ipc_r
         h->version = IPC__RING_VERSION;
         h->hdr_size = (uint32_t)page;
         h->capacity = cap;
-        h->flags = IPC_RING_SPSC;
+        h->flags = IPC_RING_SPSC | (flags & IPC_RING_PREFAULT);
         __atomic_store_n(&h->magic, IPC__RING_MAGIC, __ATOMIC_RELEASE);
         rc = ipc__ring_finish(r, role, opts);
     }
@@ -1560,8 +1561,9 @@ static int ipc__ring_attach(ipc_ring *r, int fd, int role) {
     h = IPC__HDR(r);
     if (__atomic_load_n(&h->magic, __ATOMIC_ACQUIRE) != IPC__RING_MAGIC ||
         h->version != IPC__RING_VERSION || h->hdr_size != page || h->capacity != cap ||
-        h->flags != IPC_RING_SPSC)
+        (h->flags & ~(uint32_t)IPC_RING_PREFAULT) != IPC_RING_SPSC)
         return -EBADMSG;
+    if (h->flags & IPC_RING_PREFAULT) ipc__prefault(r->base, page + 2 * (size_t)cap, 1);
     return ipc__ring_finish(r, role, NULL);
 }
 

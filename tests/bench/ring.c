@@ -21,6 +21,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/resource.h>
 #include <sys/utsname.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -35,7 +36,7 @@ typedef struct shared {
     uint32_t ping __attribute__((aligned(LINE)));
     uint32_t pong __attribute__((aligned(LINE)));
     int64_t t_end __attribute__((aligned(LINE)));
-    uint64_t syscalls, checksum;
+    uint64_t syscalls, checksum, faults, cfaults;
     unsigned char slots[];
 } shared;
 
@@ -61,6 +62,12 @@ static void wait_go(shared *sh) {
         ipc__cpu_relax();
 }
 
+static long minflt(void) {
+    struct rusage ru;
+    getrusage(RUSAGE_SELF, &ru);
+    return ru.ru_minflt;
+}
+
 static void die(const char *what, int r) {
     fprintf(stderr, "bench: %s: %s\n", what, ipc_strerror(r));
     exit(1);
@@ -70,8 +77,9 @@ static void die(const char *what, int r) {
 
 enum { T_RING, T_IDEAL, T_PIPE };
 
-/* Messages per second for n messages of size bytes. */
-static double throughput(int kind, size_t size, long n, uint64_t *syscalls) {
+/* Messages per second for n messages of size bytes; for the ring also the futex calls and
+   the page faults both sides took while streaming. */
+static double throughput(int kind, size_t size, long n, uint64_t *syscalls, uint64_t *faults) {
     size_t slots = size <= 64 ? 16384 : 64, batch = slots / 4 < 16 ? slots / 4 : 16;
     shared *sh = shared_new(kind == T_IDEAL ? slots * size : 0);
     ipc_ring_opts o = {0};
@@ -98,15 +106,21 @@ static double throughput(int kind, size_t size, long n, uint64_t *syscalls) {
             ipc_ring c;
             ipc_ring_stats s = {0, 0};
             int r = ipc_ring_attach_fd(&c, ipc_ring_fd(&ring), IPC_CONSUMER);
+            long f0;
             if (r) die("ring attach", r);
+            memset(buf, 0, size); /* our own copy of the page, before the clock starts */
             wait_go(sh);
+            f0 = minflt();
             for (i = 0; i < n; i++) {
-                ssize_t k = ipc_ring_recv(&c, buf, size, IPC_FOREVER);
+                ssize_t k;
+                if (i == n / 10) f0 = minflt(); /* faults after warm-up */
+                k = ipc_ring_recv(&c, buf, size, IPC_FOREVER);
                 if (k != (ssize_t)size) die("recv", (int)k);
                 sum += buf[0];
             }
             ipc_ring_get_stats(&c, &s);
             sh->syscalls = s.sleeps + s.wakes;
+            sh->cfaults = (uint64_t)(minflt() - f0);
             ipc_ring_close(&c);
         } else if (kind == T_IDEAL) {
             uint64_t head = 0, tail = 0;
@@ -141,11 +155,16 @@ static double throughput(int kind, size_t size, long n, uint64_t *syscalls) {
     t0 = ipc_time_now();
     __atomic_store_n(&sh->go, 1, __ATOMIC_RELEASE);
     if (kind == T_RING) {
+        long f0;
+        memset(buf, 0, size);
+        f0 = minflt();
         for (i = 0; i < n; i++) {
             int r;
+            if (i == n / 10) f0 = minflt(); /* faults after warm-up */
             buf[0] = (unsigned char)i;
             if ((r = ipc_ring_send(&ring, buf, size, IPC_FOREVER)) != 0) die("send", r);
         }
+        sh->faults += (uint64_t)(minflt() - f0);
     } else if (kind == T_IDEAL) {
         uint64_t tail = 0, head = 0;
         for (i = 0; i < n; i++) {
@@ -172,6 +191,7 @@ static double throughput(int kind, size_t size, long n, uint64_t *syscalls) {
         ipc_ring_close(&ring);
     }
     if (syscalls) *syscalls = sh->syscalls;
+    if (faults) *faults = sh->faults + sh->cfaults;
     {
         double secs = (double)(sh->t_end - t0) / 1e9;
         munmap(sh, sizeof(shared) + (kind == T_IDEAL ? slots * size : 0));
@@ -308,7 +328,7 @@ int main(void) {
     long n64, n64k, nlat;
     double tp64[3] = {0}, tp64k[2] = {0};
     int64_t lat50[L_KINDS], lat99[L_KINDS], lat999[L_KINDS], latmax[L_KINDS], *lat;
-    uint64_t sys = 0, best_sys = UINT64_MAX;
+    uint64_t sys = 0, best_sys = UINT64_MAX, flt = 0, most_flt = 0;
 
     full = mode && strcmp(mode, "full") == 0;
     rounds = full ? 5 : 3;
@@ -325,14 +345,16 @@ int main(void) {
         for (k = 0; k < 3; k++) {
             double v;
             progress(tnames[k], r, rounds);
-            v = throughput(k, 64, k == T_PIPE ? n64 / 8 : n64, k == T_RING ? &sys : NULL);
+            v = throughput(k, 64, k == T_PIPE ? n64 / 8 : n64, k == T_RING ? &sys : NULL,
+                           k == T_RING ? &flt : NULL);
             if (v > tp64[k]) tp64[k] = v;
             if (k == T_RING && sys < best_sys) best_sys = sys;
+            if (k == T_RING && flt > most_flt) most_flt = flt;
         }
         for (k = 0; k < 2; k++) {
             double v;
             progress(k == 0 ? "ring 64 KiB" : "ideal loop 64 KiB", r, rounds);
-            v = throughput(k, 65536, n64k, NULL);
+            v = throughput(k, 65536, n64k, NULL, NULL);
             if (v > tp64k[k]) tp64k[k] = v;
         }
         for (k = 0; k < L_KINDS; k++) {
@@ -372,6 +394,8 @@ int main(void) {
            (double)lat50[L_RING_SLEEP] / (double)lat50[L_FUTEX]);
     printf("  futex calls per message, streaming  %8.4f [<= 0.01]\n",
            (double)best_sys / (double)n64);
+    printf("  page faults after warm-up (both)    %8llu [0, with IPC_RING_PREFAULT]\n",
+           (unsigned long long)most_flt);
     free(lat);
     return 0;
 }
