@@ -2384,3 +2384,51 @@ TEST(ring_fork_inherited_fds_do_not_keep_dead_producer) {
     }
     shared_unmap(g_sh);
 }
+
+/* ---- stats ---- */
+
+static void sleepy_consumer(void *arg) {
+    ipc_ring c;
+    unsigned char buf[64];
+    CHECK_OK(ipc_ring_attach_fd(&c, *(int *)arg, IPC_CONSUMER));
+    c.spin_ns = 1; /* sleep at once, so the producer has to wake us */
+    CHECK_EQ(ipc_ring_recv(&c, buf, sizeof buf, 5000 * MS), 3);
+    CHECK_OK(ipc_ring_close(&c));
+}
+
+/* The counters are real: a consumer that sleeps costs the producer one FUTEX_WAKE; no
+   sleep, no system call. Bad arguments are clear errors. */
+TEST(ring_stats_count_futex_calls) {
+    ipc_ring_opts o = opts_cap(4 * KiB);
+    ipc_ring_stats st;
+    ipc_ring p, z;
+    pid_t pid;
+    int fd, i;
+    CHECK_OK(ipc_ring_create(&p, NULL, IPC_PRODUCER | IPC_CONSUMER, &o));
+    CHECK_OK(ipc_ring_send(&p, "abc", 3, 0));
+    CHECK_OK(ipc_ring_get_stats(&p, &st));
+    CHECK_EQ(st.sleeps, 0);
+    CHECK_EQ(st.wakes, 0);
+    CHECK_OK(ipc_ring_close(&p));
+
+    CHECK_OK(ipc_ring_create(&p, NULL, IPC_PRODUCER, &o));
+    fd = ipc_ring_fd(&p);
+    pid = th_spawn(sleepy_consumer, &fd);
+    /* Wait until the consumer announces its sleep: the waiting word at offset 516. */
+    for (i = 0; i < 3000 && !__atomic_load_n((uint32_t *)(void *)(p.base + 516), __ATOMIC_ACQUIRE);
+         i++)
+        th_sleep_ms(1);
+    CHECK(i < 3000);
+    CHECK_OK(ipc_ring_send(&p, "abc", 3, 0));
+    CHECK_EQ(th_join(pid, JOIN_MS), 0);
+    CHECK_OK(ipc_ring_get_stats(&p, &st));
+    CHECK(st.wakes >= 1);
+    CHECK_EQ(st.sleeps, 0);
+
+    CHECK_ERR(ipc_ring_get_stats(NULL, &st), -EINVAL);
+    CHECK_ERR(ipc_ring_get_stats(&p, NULL), -EINVAL);
+    CHECK_OK(ipc_ring_close(&p));
+    CHECK_ERR(ipc_ring_get_stats(&p, &st), -EBADF);
+    memset(&z, 0, sizeof z);
+    CHECK_ERR(ipc_ring_get_stats(&z, &st), -EBADF);
+}
