@@ -262,7 +262,10 @@ IPC_API int ipc_futex_wake(uint32_t *addr, int count);
    again. A handle is used by one thread at a time. After fork() the child's copy of a
    handle holds no role: calls on it return -EBADF, except ipc_ring_fd (to attach anew)
    and ipc_ring_close (which unmaps it and leaves the parent's role alone).
-   Needs /proc for anonymous rings (to reopen the memfd with a lock of its own). */
+   Each handle holds its role through an open file description of its own: ipc_ring_open
+   opens the name again, ipc_ring_create and ipc_ring_attach_fd reopen the fd through
+   /proc/self/fd, so they need /proc, and attach_fd needs permission to open the object
+   (a process of another uid handed a 0600 ring's fd gets -EACCES). */
 typedef struct ipc_ring_opts {
     size_t capacity;  /* bytes of message space; 0 = 1 MiB; rounded up to a power of two,
                          at least one page, at most 1 GiB */
@@ -434,6 +437,8 @@ extern int clock_gettime(int clock, struct timespec *ts);
 #endif
 #ifndef F_ADD_SEALS
 #define F_ADD_SEALS   1033
+#define F_GET_SEALS   1034
+#define F_SEAL_SEAL   0x0001
 #define F_SEAL_SHRINK 0x0002
 #define F_SEAL_GROW   0x0004
 #endif
@@ -664,12 +669,15 @@ static ssize_t ipc__io_once(ipc__io *io, void *p, size_t n, int ready) {
             r = syscall(io->write ? SYS_pwritev2 : SYS_preadv2, io->fd, &v, 1, -1L, -1L,
                         RWF_NOWAIT);
             /* Unsupported for this fd type or kernel; or a regular file whose page-cache
-               miss says EAGAIN although poll() calls it ready: use the fd's own flag. */
-            if ((r < 0 && (errno == EOPNOTSUPP || errno == ENOSYS || errno == EINVAL)) ||
-                (r < 0 && errno == EAGAIN && ready)) {
-                int fl = fcntl(io->fd, F_GETFL);
+               miss says EAGAIN although poll() calls it ready: use the fd's own flag. (On a
+               pipe, EAGAIN after poll() is another reader or writer winning the race: it
+               stays here and polls again, never falls back to a blocking transfer.) */
+            if (r < 0 && (errno == EOPNOTSUPP || errno == ENOSYS || errno == EINVAL ||
+                          (errno == EAGAIN && ready))) {
+                int e = errno, fl = fcntl(io->fd, F_GETFL);
                 struct stat st;
                 if (fl < 0 || fstat(io->fd, &st) != 0) return ipc__neg_errno();
+                if (e == EAGAIN && !S_ISREG(st.st_mode)) return -EAGAIN;
                 io->mode = (fl & O_NONBLOCK) ? IPC__IO_NONBLOCK : IPC__IO_BLOCKING;
                 /* After POLLOUT a pipe takes PIPE_BUF bytes without blocking and a file
                    anything; a tty promises one byte (it sleeps for room for the rest). */
@@ -682,7 +690,8 @@ static ssize_t ipc__io_once(ipc__io *io, void *p, size_t n, int ready) {
             if (io->write) ipc__sigpipe_hold(io);
             r = io->write ? write(io->fd, p, n) : read(io->fd, p, n);
             break;
-        default: /* blocking fd: transfer only when it cannot block past the deadline */
+        default: /* blocking fd: transfer only when it cannot block past the deadline (given
+                    no other reader or writer on it: poll() cannot reserve the room) */
             if (io->deadline != IPC_FOREVER && !ready) {
                 struct pollfd pf;
                 pf.fd = io->fd;
@@ -1236,6 +1245,10 @@ IPC_API int ipc_futex_wake(uint32_t *addr, int count) {
    the publishing side uses seq_cst fences, and a sleeper that cannot issue membarrier
    sleeps in 1 ms slices. */
 
+#if defined(__GCC_ATOMIC_LLONG_LOCK_FREE) && __GCC_ATOMIC_LLONG_LOCK_FREE != 2
+#error "ipc.h rings need lock-free 64-bit atomics (on i386, build with -march=i586 or later)"
+#endif
+
 #define IPC__RING_MAGIC                   0x676e69722e637069ULL
 #define IPC__RING_VERSION                 1u
 #define IPC__REC_CHECK                    0x52494e47u
@@ -1283,6 +1296,27 @@ static uint64_t *ipc__ring_word(const ipc_ring *r, uint64_t pos) {
     return (uint64_t *)(void *)(r->data + (pos & (r->cap - 1)));
 }
 
+/* A second open file description of fd's object: OFD locks then tell processes apart
+   even when they share fd through fork or SCM_RIGHTS. */
+static int ipc__reopen(int fd, const char *path) {
+    char proc[32];
+    struct stat a, b;
+    int nfd;
+    if (!path) { /* anonymous: only /proc names it */
+        ipc__fmt_fd_path(proc, fd);
+        nfd = open(proc, O_RDWR | O_CLOEXEC | O_NOCTTY);
+        return nfd >= 0 ? nfd : ipc__neg_errno();
+    }
+    /* named: open the name again, and make sure it still is the same object */
+    nfd = open(path, O_RDWR | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK | O_NOCTTY);
+    if (nfd < 0) return ipc__neg_errno();
+    if (fstat(fd, &a) != 0 || fstat(nfd, &b) != 0 || a.st_ino != b.st_ino || a.st_dev != b.st_dev) {
+        close(nfd);
+        return -EBUSY; /* replaced under us */
+    }
+    return nfd;
+}
+
 /* ---- lock fds of live handles, closed in a forked child so it holds no role ---- */
 
 static struct {
@@ -1320,8 +1354,11 @@ static void ipc__forkreg_init(void) {
         pthread_atfork(ipc__forkreg_lock, ipc__forkreg_unlock, ipc__forkreg_child) == 0;
 }
 
-static int ipc__forkreg_add(int fd) {
-    int r = 0;
+/* A private open file description of fd's object (see ipc__ring_finish), opened and
+   registered under the registry lock, which fork() also takes: a child forked meanwhile
+   can never inherit a lock fd that its atfork handler would not close. */
+static int ipc__forkreg_open(int fd, const char *path) {
+    int nfd = -ENOMEM;
     pthread_once(&ipc__forkreg_once, ipc__forkreg_init);
     if (!ipc__forkreg_ok) return -ENOMEM;
     ipc__forkreg_lock();
@@ -1331,16 +1368,16 @@ static int ipc__forkreg_add(int fd) {
         if (nf) {
             ipc__forkreg.fds = nf;
             ipc__forkreg.cap = ncap;
-        } else {
-            r = -ENOMEM;
         }
     }
-    if (r == 0) ipc__forkreg.fds[ipc__forkreg.n++] = fd;
+    if (ipc__forkreg.n < ipc__forkreg.cap && (nfd = ipc__reopen(fd, path)) >= 0)
+        ipc__forkreg.fds[ipc__forkreg.n++] = nfd;
     ipc__forkreg_unlock();
-    return r;
+    return nfd;
 }
 
-static void ipc__forkreg_remove(int fd) {
+/* Unregister and close a lock fd, again atomically with respect to fork(). */
+static void ipc__forkreg_close(int fd) {
     int i;
     ipc__forkreg_lock();
     for (i = 0; i < ipc__forkreg.n; i++)
@@ -1348,6 +1385,7 @@ static void ipc__forkreg_remove(int fd) {
             ipc__forkreg.fds[i] = ipc__forkreg.fds[--ipc__forkreg.n];
             break;
         }
+    close(fd);
     ipc__forkreg_unlock();
 }
 
@@ -1452,28 +1490,18 @@ static void ipc__ring_reset(ipc_ring *r) {
 /* Undo a partial attach: unmap, close what the handle owns. */
 static void ipc__ring_undo(ipc_ring *r) {
     if (r->base) munmap(r->base, r->map_size);
-    if (r->lockfd >= 0) close(r->lockfd);
+    if (r->lockfd >= 0) ipc__forkreg_close(r->lockfd);
     if (r->fd >= 0) close(r->fd);
     ipc__ring_reset(r);
 }
 
-/* A second open file description of fd's object: OFD locks then tell processes apart
-   even when they share fd through fork or SCM_RIGHTS. */
-static int ipc__reopen(int fd) {
-    char proc[32];
-    int nfd;
-    ipc__fmt_fd_path(proc, fd);
-    nfd = open(proc, O_RDWR | O_CLOEXEC | O_NOCTTY);
-    return nfd >= 0 ? nfd : ipc__neg_errno();
-}
-
 /* Finish attaching r->fd (owned): lock fd, role, membarrier, registry. */
-static int ipc__ring_finish(ipc_ring *r, int role, const ipc_ring_opts *o) {
+static int ipc__ring_finish(ipc_ring *r, int role, const ipc_ring_opts *o, const char *path) {
     int rc;
-    r->lockfd = ipc__reopen(r->fd);
+    r->lockfd = ipc__forkreg_open(r->fd, path);
     if (r->lockfd < 0) return r->lockfd;
+    /* Nothing may fail after the claim: a peer would read "attached" over a free lock. */
     if ((rc = ipc__ring_claim(r, role)) != 0) return rc;
-    if ((rc = ipc__forkreg_add(r->lockfd)) != 0) return rc;
 #ifdef SYS_membarrier
     r->fence = syscall(SYS_membarrier, IPC__MB_REGISTER_GLOBAL_EXPEDITED, 0, 0) != 0;
 #else
@@ -1523,7 +1551,9 @@ IPC_API int ipc_ring_create(ipc_ring *r, const char *name, int role, const ipc_r
     }
     rc = (name && fchmod(r->fd, (mode_t)mode) != 0) ? ipc__neg_errno() : 0;
     if (rc == 0) rc = ipc__reserve(r->fd, page + (size_t)cap);
-    if (rc == 0 && !name && fcntl(r->fd, F_ADD_SEALS, F_SEAL_SHRINK | F_SEAL_GROW) != 0)
+    /* F_SEAL_SEAL too: a peer must not add F_SEAL_FUTURE_WRITE and break later attaches. */
+    if (rc == 0 && !name &&
+        fcntl(r->fd, F_ADD_SEALS, F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_SEAL) != 0)
         rc = ipc__neg_errno();
     if (rc == 0) rc = ipc__ring_map(r, r->fd, cap, page, flags);
     if (rc == 0) {
@@ -1533,11 +1563,10 @@ IPC_API int ipc_ring_create(ipc_ring *r, const char *name, int role, const ipc_r
         h->capacity = cap;
         h->flags = IPC_RING_SPSC | (flags & IPC_RING_PREFAULT);
         __atomic_store_n(&h->magic, IPC__RING_MAGIC, __ATOMIC_RELEASE);
-        rc = ipc__ring_finish(r, role, opts);
+        rc = ipc__ring_finish(r, role, opts, NULL); /* still nameless: reopen by /proc */
     }
     if (rc == 0 && name && !named) rc = ipc__publish(r->fd, path);
     if (rc != 0) {
-        if (r->lockfd >= 0) ipc__forkreg_remove(r->lockfd);
         if (named) unlink(path);
         ipc__ring_undo(r);
     }
@@ -1545,15 +1574,20 @@ IPC_API int ipc_ring_create(ipc_ring *r, const char *name, int role, const ipc_r
 }
 
 /* Map and check an object that claims to be a ring; fd is owned by r from here on. */
-static int ipc__ring_attach(ipc_ring *r, int fd, int role) {
+static int ipc__ring_attach(ipc_ring *r, int fd, int role, const char *path) {
     size_t page = (size_t)sysconf(_SC_PAGESIZE);
     struct stat st;
     uint64_t cap;
     ipc__ring_hdr *h;
-    int rc;
+    int rc, seals;
     r->fd = fd;
     if (fstat(fd, &st) != 0) return ipc__neg_errno();
     if (!S_ISREG(st.st_mode)) return -EBADMSG;
+    /* A memfd that could be sealed against shrinking but is not was not made by
+       ipc_ring_create, and its sender could truncate it under us (SIGBUS). Named tmpfs
+       files cannot be sealed at all (F_SEAL_SEAL is preset): they trust their openers. */
+    seals = fcntl(fd, F_GET_SEALS);
+    if (seals >= 0 && !(seals & (F_SEAL_SHRINK | F_SEAL_SEAL))) return -EBADMSG;
     if (st.st_size < (off_t)(2 * page)) return -EBADMSG;
     cap = (uint64_t)st.st_size - page;
     if ((cap & (cap - 1)) || cap > IPC__RING_MAXCAP) return -EBADMSG;
@@ -1564,7 +1598,7 @@ static int ipc__ring_attach(ipc_ring *r, int fd, int role) {
         (h->flags & ~(uint32_t)IPC_RING_PREFAULT) != IPC_RING_SPSC)
         return -EBADMSG;
     if (h->flags & IPC_RING_PREFAULT) ipc__prefault(r->base, page + 2 * (size_t)cap, 1);
-    return ipc__ring_finish(r, role, NULL);
+    return ipc__ring_finish(r, role, NULL, path);
 }
 
 IPC_API int ipc_ring_open(ipc_ring *r, const char *name, int role) {
@@ -1576,8 +1610,7 @@ IPC_API int ipc_ring_open(ipc_ring *r, const char *name, int role) {
     if ((rc = ipc__shm_path(name, path)) != 0) return rc;
     fd = open(path, O_RDWR | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK | O_NOCTTY);
     if (fd < 0) return ipc__neg_errno();
-    if ((rc = ipc__ring_attach(r, fd, role)) != 0) {
-        ipc__forkreg_remove(r->lockfd);
+    if ((rc = ipc__ring_attach(r, fd, role, path)) != 0) {
         ipc__ring_undo(r);
     }
     return rc;
@@ -1590,8 +1623,7 @@ IPC_API int ipc_ring_attach_fd(ipc_ring *r, int fd, int role) {
     if (!ipc__ring_role_ok(role)) return -EINVAL;
     if (fd < 0) return -EBADF;
     if ((own = fcntl(fd, F_DUPFD_CLOEXEC, 0)) < 0) return ipc__neg_errno();
-    if ((rc = ipc__ring_attach(r, own, role)) != 0) {
-        ipc__forkreg_remove(r->lockfd);
+    if ((rc = ipc__ring_attach(r, own, role, NULL)) != 0) {
         ipc__ring_undo(r);
     }
     return rc;
@@ -1929,10 +1961,9 @@ IPC_API int ipc_ring_close(ipc_ring *r) {
             __atomic_store_n(&h->cons.state, IPC__ROLE_CLOSED, __ATOMIC_RELEASE);
             ipc__ring_wake(r, &h->prod);
         }
-        ipc__forkreg_remove(r->lockfd);
-        close(r->lockfd);
+    } else {
+        r->lockfd = -1; /* closed in the child at fork; the number may be reused */
     }
-    r->lockfd = -1;
     ipc__ring_undo(r);
     return 0;
 }

@@ -9,6 +9,16 @@
 
 #include <dirent.h>
 #include <fcntl.h>
+#ifndef F_ADD_SEALS
+#define F_ADD_SEALS   1033
+#define F_SEAL_SHRINK 0x0002
+#define F_SEAL_GROW   0x0004
+#define F_SEAL_WRITE  0x0008
+#endif
+#ifndef MFD_CLOEXEC
+#define MFD_CLOEXEC       0x0001U
+#define MFD_ALLOW_SEALING 0x0002U
+#endif
 #include <limits.h>
 #include <signal.h>
 #include <stdlib.h>
@@ -17,6 +27,7 @@
 #include <sys/mman.h>
 #include <sys/stat.h>
 #include <sys/time.h>
+#include <sys/syscall.h>
 
 #if defined(__SANITIZE_ADDRESS__)
 #define RING_ASAN 1
@@ -2431,4 +2442,38 @@ TEST(ring_stats_count_futex_calls) {
     CHECK_ERR(ipc_ring_get_stats(&p, &st), -EBADF);
     memset(&z, 0, sizeof z);
     CHECK_ERR(ipc_ring_get_stats(&z, &st), -EBADF);
+}
+
+/* An anonymous ring cannot be truncated under its users (SIGBUS) nor sealed further;
+   and an unsealed memfd with a perfect ring layout, which its sender could truncate at
+   will, is refused. */
+TEST(ring_anonymous_seals) {
+    ipc_ring_opts o = opts_cap(4 * KiB);
+    ipc_ring a, b;
+    struct stat st;
+    void *src, *dst;
+    int fd, copy;
+    CHECK_OK(ipc_ring_create(&a, NULL, IPC_PRODUCER, &o));
+    fd = ipc_ring_fd(&a);
+    CHECK_EQ(fstat(fd, &st), 0);
+    CHECK_EQ(ftruncate(fd, 4096), -1);
+    CHECK_EQ(errno, EPERM);
+    CHECK_EQ(fcntl(fd, F_ADD_SEALS, F_SEAL_WRITE), -1);
+    CHECK_EQ(errno, EPERM);
+
+    copy = (int)syscall(SYS_memfd_create, "copy", MFD_CLOEXEC | MFD_ALLOW_SEALING);
+    CHECK(copy >= 0);
+    CHECK_EQ(ftruncate(copy, st.st_size), 0);
+    src = mmap(NULL, (size_t)st.st_size, PROT_READ, MAP_SHARED, fd, 0);
+    dst = mmap(NULL, (size_t)st.st_size, PROT_READ | PROT_WRITE, MAP_SHARED, copy, 0);
+    CHECK(src != MAP_FAILED && dst != MAP_FAILED);
+    memcpy(dst, src, (size_t)st.st_size);
+    CHECK_ERR(ipc_ring_attach_fd(&b, copy, IPC_CONSUMER), -EBADMSG);
+    CHECK_EQ(fcntl(copy, F_ADD_SEALS, F_SEAL_SHRINK | F_SEAL_GROW), 0);
+    CHECK_OK(ipc_ring_attach_fd(&b, copy, IPC_CONSUMER)); /* sealed: a ring like any other */
+    CHECK_OK(ipc_ring_close(&b));
+    munmap(src, (size_t)st.st_size);
+    munmap(dst, (size_t)st.st_size);
+    close(copy);
+    CHECK_OK(ipc_ring_close(&a));
 }
