@@ -184,14 +184,14 @@ typedef struct ipc_shm_opts {
 } ipc_shm_opts;
 
 /* POSIX shared memory "/name" (or "name"; the slash is added), created exclusively:
-   -EEXIST if the name exists (a symlink included). The name appears only once the
-   object is fully sized, so an opener never sees it half made. name NULL creates an
+      -EEXIST if the name exists (a symlink included). The name appears only once the
+   object is fully sized (O_TMPFILE, Linux 3.11+), so an opener never sees it half made. name NULL creates an
    anonymous memfd instead. Errors: -EINVAL (NULL s, size 0 or > PTRDIFF_MAX, a '/'
    inside the name, mode bits beyond 0777), -ENAMETOOLONG (name > 255), -ENOSPC. */
 IPC_API int ipc_shm_create(ipc_shm *s, const char *name, size_t size, const ipc_shm_opts *opts);
 
 /* Open and map an existing POSIX object, whole. -ENOENT, -ELOOP for a symlink, -ENODEV
-   for something not a regular file (-EISDIR for a directory), -EBADMSG for an object of
+   for something not a regular file (or -EISDIR for a directory opened read-write), -EBADMSG for an object of
    size 0. opts: flags only. */
 IPC_API int ipc_shm_open(ipc_shm *s, const char *name, const ipc_shm_opts *opts);
 
@@ -287,7 +287,7 @@ typedef struct ipc_ring {
     unsigned char *data;  /* base + header size */
     size_t map_size;      /* bytes of address space reserved at base */
     uint64_t cap;         /* capacity, a power of two */
-    uint64_t ptail;       /* producer: our tail; consumer: last tail seen */
+    uint64_t ptail;       /* producer: our tail */
     uint64_t phead;       /* producer: last head seen; consumer: our head */
     uint64_t reserved;    /* producer: message bytes reserved, 0 if none */
     uint64_t peeked;      /* consumer: record size peeked, 0 if none */
@@ -1810,7 +1810,7 @@ static int ipc__ring_poison(ipc_ring *r, int rc) {
 IPC__INLINE int ipc__ring_make_room(ipc_ring *r, size_t len, int64_t timeout_ns) {
     uint64_t need;
     int rc;
-    if (len == 0 || r->reserved) return -EINVAL;
+    if (len == 0 || r->reserved || timeout_ns < IPC_FOREVER) return -EINVAL;
     if (len > r->cap - 16) return -EMSGSIZE;
     need = ipc__rec_size(len) + 8; /* and the next header word, zeroed at commit */
     if (IPC__UNLIKELY(__atomic_load_n(&IPC__HDR(r)->cons.state, __ATOMIC_RELAXED) ==
@@ -1878,10 +1878,10 @@ IPC__INLINE ssize_t ipc__ring_next(ipc_ring *r, int64_t timeout_ns) {
     uint64_t *at = ipc__ring_word(r, r->phead), word;
     uint32_t len;
     int rc;
+    if (timeout_ns < IPC_FOREVER) return -EINVAL;
     if ((word = __atomic_load_n(at, __ATOMIC_ACQUIRE)) == 0) {
         int64_t dl;
         int i;
-        if (timeout_ns < IPC_FOREVER) return -EINVAL;
         /* A consumer that caught up polls a little before anything costlier: no clock,
            no tail line (the producer's), while the next record is being written. */
         if (timeout_ns != 0 && (r->spin_ns == 0 || r->spin_ns >= 100))
