@@ -1,8 +1,8 @@
 /* ipc.h - inter-process communication for Linux in one header                      v0.1.0
 
-   Two processes on one Linux machine need to talk. ipc.h gives them shared memory,
-   futexes and careful fd I/O today, and grows into lock-free shared-memory rings and
-   thin wrappers for every classic IPC facility. Every kernel object stays visible
+   Two processes on one Linux machine need to talk. ipc.h gives them lock-free
+   shared-memory ring buffers, shared memory, futexes and careful fd I/O today, and grows
+   into thin wrappers for every classic IPC facility. Every kernel object stays visible
    (an fd, a key), and the tedious parts are done for you: close-on-exec, EINTR,
    partial transfers, deadlines, SIGPIPE, safe permissions, clear errors.
 
@@ -47,7 +47,7 @@
 
    VERSION
        0.1.0  errors, deadlines, fd I/O, shared memory (POSIX, memfd, System V,
-              files), futexes
+              files), futexes, lock-free SPSC ring buffers
 
    LICENSE: MIT, see the end of the file.
 */
