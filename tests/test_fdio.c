@@ -263,12 +263,14 @@ TEST(fdio_big_transfer_pipe_blocking_finite) {
 
 /* ---- EINTR ---- */
 
-/* A child feeds 1 MiB in 64 KiB pieces with pauses; the parent's one read_exact blocks
-   between pieces while SIGALRM fires every 100 us. */
-static void storm_read_round(int pipe_or_sock, int64_t timeout, unsigned seed) {
+/* One 1 MiB transfer under a signal storm (SIGALRM every 100 us). Reading: a child feeds
+   64 KiB pieces with pauses and the parent's one read_exact blocks between them. Writing:
+   the parent's one write_all (16 pipe capacities) waits for room again and again while a
+   child drains 64 KiB at a time with pauses. */
+static void storm_round(int write, int pipe_or_sock, int64_t timeout, unsigned seed) {
     size_t len = 1 * MiB, done = 0;
-    unsigned char *buf = (unsigned char *)malloc(len);
-    int p[2], n;
+    unsigned char *buf = write ? pat_buf(len, seed) : (unsigned char *)malloc(len);
+    int p[2], n, mine;
     peer x;
     pid_t pid;
     ssize_t r;
@@ -277,82 +279,47 @@ static void storm_read_round(int pipe_or_sock, int64_t timeout, unsigned seed) {
         mk_socketpair(p);
     else
         mk_pipe(p);
+    mine = write ? p[1] : p[0];
     memset(&x, 0, sizeof x);
-    x.fd = p[1];
-    x.other = p[0];
+    x.fd = write ? p[0] : p[1];
+    x.other = mine;
     x.len = len;
     x.seed = seed;
     x.timeout = IPC_FOREVER;
     x.chunk = 64 * KiB;
     x.pause_ms = 3;
     x.every = 1;
-    pid = th_spawn(writer_child, &x);
-    close_fd(p[1]);
+    x.eof = write;
+    pid = th_spawn(write ? reader_child : writer_child, &x);
+    close_fd(x.fd);
     th_storm_start();
-    r = ipc_fd_read_exact(p[0], buf, len, timeout, &done);
+    r = write ? ipc_fd_write_all(mine, buf, len, timeout, &done)
+              : ipc_fd_read_exact(mine, buf, len, timeout, &done);
     n = th_storm_stop();
     if (r != (ssize_t)len)
-        th_fail(__FILE__, __LINE__, "read_exact under signals = %zd (%s), done %zu", r,
-                ipc_strerror((int)r), done);
+        th_fail(__FILE__, __LINE__, "%s under signals = %zd (%s), done %zu",
+                write ? "write_all" : "read_exact", r, ipc_strerror((int)r), done);
     CHECK_EQ(done, len);
-    pat_check(buf, 0, len, seed, __LINE__);
-    if (n < 20) th_fail(__FILE__, __LINE__, "only %d signals during the read", n);
+    if (!write) pat_check(buf, 0, len, seed, __LINE__);
+    if (n < 20) th_fail(__FILE__, __LINE__, "only %d signals during the transfer", n);
+    close_fd(mine); /* a writer's reader sees EOF and exits */
     CHECK_EQ(th_join(pid, 3000), 0);
-    close_fd(p[0]);
     free(buf);
 }
 
 TEST(fdio_eintr_storm_read_exact) {
     int fds = th_fd_count();
-    storm_read_round(0, IPC_FOREVER, 11);
-    storm_read_round(0, 5000 * MS, 12);
-    storm_read_round(1, IPC_FOREVER, 13);
+    storm_round(0, 0, IPC_FOREVER, 11);
+    storm_round(0, 0, 5000 * MS, 12);
+    storm_round(0, 1, IPC_FOREVER, 13);
     CHECK_EQ(th_fd_count(), fds);
-}
-
-/* The parent writes 1 MiB (16 pipe capacities) while a child drains 64 KiB at a time
-   with pauses: write_all waits for room again and again under the signal storm. */
-static void storm_write_round(int pipe_or_sock, int64_t timeout, unsigned seed) {
-    size_t len = 1 * MiB, done = 0;
-    unsigned char *buf = pat_buf(len, seed);
-    int p[2], n;
-    peer x;
-    pid_t pid;
-    ssize_t r;
-    if (pipe_or_sock)
-        mk_socketpair(p);
-    else
-        mk_pipe(p);
-    memset(&x, 0, sizeof x);
-    x.fd = p[0];
-    x.other = p[1];
-    x.len = len;
-    x.seed = seed;
-    x.timeout = IPC_FOREVER;
-    x.chunk = 64 * KiB;
-    x.pause_ms = 3;
-    x.every = 1;
-    x.eof = 1;
-    pid = th_spawn(reader_child, &x);
-    close_fd(p[0]);
-    th_storm_start();
-    r = ipc_fd_write_all(p[1], buf, len, timeout, &done);
-    n = th_storm_stop();
-    if (r != (ssize_t)len)
-        th_fail(__FILE__, __LINE__, "write_all under signals = %zd (%s), done %zu", r,
-                ipc_strerror((int)r), done);
-    CHECK_EQ(done, len);
-    if (n < 20) th_fail(__FILE__, __LINE__, "only %d signals during the write", n);
-    close_fd(p[1]);
-    CHECK_EQ(th_join(pid, 3000), 0);
-    free(buf);
 }
 
 TEST(fdio_eintr_storm_write_all) {
     int fds = th_fd_count();
-    storm_write_round(0, IPC_FOREVER, 21);
-    storm_write_round(0, 5000 * MS, 22);
-    storm_write_round(1, IPC_FOREVER, 23);
+    storm_round(1, 0, IPC_FOREVER, 21);
+    storm_round(1, 0, 5000 * MS, 22);
+    storm_round(1, 1, IPC_FOREVER, 23);
     CHECK_EQ(th_fd_count(), fds);
 }
 

@@ -730,7 +730,9 @@ static void sysv_key_body(void *arg) {
     CHECK_ERR(ipc_shm_sysv_remove(id), -EINVAL);
 }
 
-TEST(shm_sysv_key_open_by_key) {
+/* Run body (guarded: its System V segments are removed even if it fails) with the path
+   of a fresh key file for ftok, in a temporary directory removed afterwards. */
+static void with_key_file(void (*body)(void *)) {
     char dir[64], keyfile[96];
     int fd, code;
 
@@ -739,9 +741,13 @@ TEST(shm_sysv_key_open_by_key) {
     fd = open(keyfile, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
     CHECK(fd >= 0);
     close(fd);
-    code = guarded(sysv_key_body, keyfile);
+    code = guarded(body, keyfile);
     rm_tmpdir(dir);
     CHECK_BODY(code);
+}
+
+TEST(shm_sysv_key_open_by_key) {
+    with_key_file(sysv_key_body);
 }
 
 struct handoff {
@@ -1156,17 +1162,7 @@ static void sysv_args_body(void *arg) {
 }
 
 TEST(shm_args_key_sysv) {
-    char dir[64], keyfile[96];
-    int fd, code;
-
-    make_tmpdir(dir, sizeof dir);
-    snprintf(keyfile, sizeof keyfile, "%s/key", dir);
-    fd = open(keyfile, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
-    CHECK(fd >= 0);
-    close(fd);
-    code = guarded(sysv_args_body, keyfile);
-    rm_tmpdir(dir);
-    CHECK_BODY(code);
+    with_key_file(sysv_args_body);
 }
 
 TEST(shm_args_file) {
