@@ -44,6 +44,10 @@
        4. Shared memory                      >>shm
        5. Futexes                            >>futex
        6. Ring buffers                       >>ring
+       7. Pipes, FIFOs and child processes   >>pipe
+       8. Message framing over byte streams  >>frame
+       9. POSIX message queues               >>mq
+      10. System V message queues            >>msgq
 
    VERSION
        0.1.0  errors, deadlines, fd I/O, shared memory (POSIX, memfd, System V,
@@ -147,6 +151,10 @@ IPC_API int ipc_fd_wait(int fd, int events, int64_t timeout_ns);
 /* Set or clear O_NONBLOCK / FD_CLOEXEC. Return 0 or -EBADF. */
 IPC_API int ipc_fd_set_nonblock(int fd, int on);
 IPC_API int ipc_fd_set_cloexec(int fd, int on);
+
+/* close(*fd) unless it is < 0, then set it to -1. EINTR counts as closed (on Linux the fd
+   is gone either way). 0, or -EBADF/-EIO. */
+IPC_API int ipc_fd_close(int *fd);
 
 /* ==== 4. Shared memory ==== */
 
@@ -362,6 +370,276 @@ IPC_API int ipc_ring_get_stats(const ipc_ring *r, ipc_ring_stats *st);
 /* Largest message: capacity - 16 (a record carries an 8-byte header and is padded to 8
    bytes, and 8 bytes stay free for the next header). 0 for a closed handle. */
 IPC_API size_t ipc_ring_max_msg(const ipc_ring *r);
+
+/* ==== 7. Pipes, FIFOs and child processes ==== */
+
+/* A pipe, or one endpoint of a duplex channel: the fd this side reads and the fd it
+   writes (-1 when closed). Both are plain fds: use the section 3 calls, the framing of
+   section 8, poll or epoll on them. Capacity is the kernel's (64 KiB by default);
+   writes of up to PIPE_BUF (4096) bytes are atomic even with many writers. */
+typedef struct ipc_pipe {
+    int rfd;
+    int wfd;
+} ipc_pipe;
+
+enum {
+    IPC_PIPE_NONBLOCK_READ = 1,  /* O_NONBLOCK on the read end(s) */
+    IPC_PIPE_NONBLOCK_WRITE = 2, /* O_NONBLOCK on the write end(s) */
+    IPC_PIPE_PACKET = 4          /* O_DIRECT: each write() is one packet for read() */
+};
+
+typedef struct ipc_pipe_opts {
+    unsigned flags;  /* IPC_PIPE_* */
+    size_t capacity; /* 0 = the kernel's default; else as ipc_pipe_set_capacity */
+} ipc_pipe_opts;
+
+/* Create a pipe, both ends close-on-exec: what p->wfd writes, p->rfd reads.
+   -EMFILE/-ENFILE; capacity errors as ipc_pipe_set_capacity (nothing is left open). */
+IPC_API int ipc_pipe_open(ipc_pipe *p, const ipc_pipe_opts *opts);
+
+/* Full duplex over two pipes: end[0].rfd reads what end[1].wfd writes and the other
+   way round. Give end[1] to the peer (fork, spawn) and close it here. */
+IPC_API int ipc_pipe_duplex(ipc_pipe end[2], const ipc_pipe_opts *opts);
+
+/* Close whatever ends are open and mark them -1. 0, or the first close error. */
+IPC_API int ipc_pipe_close(ipc_pipe *p);
+
+/* Bytes the pipe holds at most (F_GETPIPE_SZ), for either end's fd. */
+IPC_API ssize_t ipc_pipe_capacity(int fd);
+
+/* Resize (F_SETPIPE_SZ): returns the new capacity, size rounded up to a power-of-two
+   number of pages. -EPERM above /proc/sys/fs/pipe-max-size without CAP_SYS_RESOURCE,
+   or over the user's pipe quota; -EBUSY if the pipe holds more than size; -EINVAL for
+   0 or a size above INT_MAX. Never silently ignored. */
+IPC_API ssize_t ipc_pipe_set_capacity(int fd, size_t size);
+
+/* FIFOs: named pipes in the file system. Any process that can open the path joins. */
+
+enum { IPC_FIFO_READ = 1, IPC_FIFO_WRITE = 2, IPC_FIFO_NONBLOCK = 4 };
+
+/* mkfifo path exclusively: mode 0 = 0600, applied exactly (umask ignored). -EEXIST when
+   anything is at path (a FIFO too: never reuse silently). */
+IPC_API int ipc_fifo_create(const char *path, unsigned mode);
+
+/* Open a FIFO. Returns the fd (close-on-exec; O_NONBLOCK only with IPC_FIFO_NONBLOCK).
+   IPC_FIFO_READ returns at once: the kernel's blocking open waits for a writer, this one
+   lets the first read wait instead, and the section 3 and 8 reads treat "no writer has
+   come yet" as no data rather than end of stream. So opening can never deadlock.
+   IPC_FIFO_WRITE waits for a reader until the deadline: -ETIMEDOUT, or -EAGAIN for a zero
+   timeout (the kernel says ENXIO). No event announces a reader, so the open is retried,
+   backing off from 50 us to 5 ms. -EINVAL: flags not exactly one of READ/WRITE, or
+   something other than a FIFO at path (checked before it is opened); -ELOOP: a symlink. */
+IPC_API int ipc_fifo_open(const char *path, int flags, int64_t timeout_ns);
+
+/* unlink the path if it is a FIFO: -EINVAL (and nothing removed) if it is not. */
+IPC_API int ipc_fifo_unlink(const char *path);
+
+/* Full duplex over two FIFOs named "<path>.a2b" (side A writes, side B reads) and
+   "<path>.b2a". create makes both (exclusive; on error neither remains); each side opens
+   its read FIFO first, then waits for the peer's to write, so the two sides may open in
+   any order. path may be at most PATH_MAX - 5 bytes (-ENAMETOOLONG). */
+enum { IPC_FIFO_SIDE_A = 0, IPC_FIFO_SIDE_B = 1 };
+IPC_API int ipc_fifo_duplex_create(const char *path, unsigned mode);
+IPC_API int ipc_fifo_duplex_open(ipc_pipe *end, const char *path, int side, int64_t timeout_ns);
+IPC_API int ipc_fifo_duplex_unlink(const char *path);
+
+/* Child processes wired to pipes: "a pipe needs a related process", in one call.
+   The child runs with stdin/stdout/stderr on pipes (or as the options say), default
+   signal dispositions, an empty signal mask, and no fd of the parent other than 0-2:
+   descriptors without close-on-exec are closed too. The parent keeps the other ends. */
+typedef struct ipc_proc {
+    pid_t pid;  /* 0 once reaped */
+    int pidfd;  /* readable when the child exits; -1 before Linux 5.3 */
+    int in;     /* write end of the child's stdin, or -1 */
+    int out;    /* read end of its stdout, or -1 */
+    int err;    /* read end of its stderr, or -1 */
+    int status; /* wait status (WIFEXITED, ...) once reaped */
+} ipc_proc;
+
+enum {
+    IPC_STDIO_PIPE = 0,    /* a pipe to the parent (default) */
+    IPC_STDIO_INHERIT = 1, /* the parent's own fd */
+    IPC_STDIO_NULL = 2,    /* /dev/null */
+    IPC_STDIO_STDOUT = 3   /* stderr only: into the stdout pipe (2>&1) */
+};
+
+enum {
+    IPC_SPAWN_PATH = 1,    /* search PATH for file, as execvp */
+    IPC_SPAWN_PGROUP = 2,  /* the child leads a new process group (signal it with -pid) */
+    IPC_SPAWN_NONBLOCK = 4 /* the parent's pipe ends are O_NONBLOCK */
+};
+
+typedef struct ipc_spawn_opts {
+    int in, out, err;   /* IPC_STDIO_* for each stream; 0 = a pipe */
+    char *const *envp;  /* the environment; NULL = the caller's */
+    unsigned flags;     /* IPC_SPAWN_* */
+} ipc_spawn_opts;
+
+/* Start file with argv (argv[0] included, NULL-terminated). 0, or -ENOENT/-EACCES/...
+   when it cannot be executed (nothing is left open or running). posix_spawn based, so
+   safe in threaded and large processes. Allocates (file actions); not signal-safe. */
+IPC_API int ipc_proc_spawn(ipc_proc *p, const char *file, char *const argv[],
+                           const ipc_spawn_opts *opts);
+
+/* Reap the child before the deadline: returns its wait status (>= 0, also in p->status),
+   or -ETIMEDOUT/-EAGAIN with the child still running, -ECHILD if already reaped. */
+IPC_API int ipc_proc_wait(ipc_proc *p, int64_t timeout_ns);
+
+/* Send sig through the pidfd where there is one, so a recycled pid is never hit.
+   -ESRCH once reaped. */
+IPC_API int ipc_proc_kill(ipc_proc *p, int sig);
+
+/* Close the pipe ends and the pidfd. Does not wait: reap first, or the child stays a
+   zombie until this process exits. */
+IPC_API int ipc_proc_close(ipc_proc *p);
+
+/* ==== 8. Message framing over byte streams ==== */
+
+/* Whole messages over any stream fd (pipe, FIFO, stream socket, pty in raw mode). On
+   the wire a frame is a 4-byte little-endian length, then that many payload bytes
+   (Python: struct.pack("<I", len(m)) + m). Zero-length messages are allowed.
+   A stream has one ipc_frame per direction and process; it keeps the progress of a
+   frame cut short by a deadline, so -EAGAIN/-ETIMEDOUT never loses or splits a frame:
+   call again (with the same message to send, or the same buffer to receive into) and
+   it carries on. This makes the calls usable from a non-blocking epoll loop too. */
+typedef struct ipc_frame_opts {
+    uint32_t max_msg; /* largest payload accepted or sent; 0 = 16 MiB */
+    unsigned flags;   /* IPC_FRAME_* */
+} ipc_frame_opts;
+
+enum {
+    IPC_FRAME_ATOMIC = 1 /* several writers share the stream (a FIFO): a frame goes out in
+                            one write of at most PIPE_BUF bytes, larger is -EMSGSIZE */
+};
+
+/* Per-stream state. Fields are private. */
+typedef struct ipc_frame {
+    int fd;
+    unsigned flags;
+    uint32_t max_msg;
+    int broken;      /* the stream lost sync: every call is -EPROTO */
+    uint32_t len;    /* frame in progress: payload length */
+    uint32_t done;   /* bytes of it moved so far, header included */
+    unsigned char hdr[4];
+} ipc_frame;
+
+/* Bind state to fd (not owned: closing the fd is the caller's). -EINVAL, -EBADF. */
+IPC_API int ipc_frame_init(ipc_frame *f, int fd, const ipc_frame_opts *opts);
+
+/* Send one message (msg may be NULL when len is 0). Returns len, or: -EMSGSIZE (len >
+   max_msg, or IPC_FRAME_ATOMIC and 4 + len > PIPE_BUF; nothing sent), -EPIPE (reader
+   gone), -EAGAIN/-ETIMEDOUT (part of the frame may be out: call again with the same
+   msg and len to finish it; another message is -EINVAL until then), -EPROTO. */
+IPC_API ssize_t ipc_frame_send(ipc_frame *f, const void *msg, size_t len, int64_t timeout_ns);
+
+/* Receive one message straight into buf: its length (0..cap), or:
+   -EMSGSIZE   the next message is longer than cap (it stays queued; see ipc_frame_pending)
+   -EPIPE      end of stream between frames
+   -EPROTO     the stream is unusable: it ended inside a frame (a truncated frame is never
+               returned as a short message) or a header announced more than max_msg
+   -EAGAIN/-ETIMEDOUT   nothing or part of a frame arrived: call again with the same buf */
+IPC_API ssize_t ipc_frame_recv(ipc_frame *f, void *buf, size_t cap, int64_t timeout_ns);
+
+/* Length of the message whose header has been received and whose payload has not been
+   fully, or -ENOMSG if none has started. */
+IPC_API ssize_t ipc_frame_pending(const ipc_frame *f);
+
+/* ==== 9. POSIX message queues ==== */
+
+/* Kernel message queues with priorities ("/name", as shared memory names). A queue is an
+   fd on Linux (mqd_t is int): poll it for POLLIN (a message) or POLLOUT (room). Messages
+   are whole and come out highest priority first, FIFO within a priority.
+   System limits, each with its own error at create:
+     -ERANGE     max_msgs above /proc/sys/fs/mqueue/msg_max (10 by default)
+     -EMSGSIZE   msg_size above /proc/sys/fs/mqueue/msgsize_max (8192 by default)
+     -ENOSPC     queues_max queues already exist (256 by default)
+     -EDQUOT     the user's RLIMIT_MSGQUEUE (819200 bytes by default) would be exceeded
+   (a process with CAP_SYS_RESOURCE may exceed the first two). */
+typedef struct ipc_mq_opts {
+    long max_msgs;  /* 0 = /proc/sys/fs/mqueue/msg_default (10) */
+    long msg_size;  /* 0 = /proc/sys/fs/mqueue/msgsize_default (8192) */
+    unsigned mode;  /* 0 = 0600, applied exactly */
+    unsigned flags; /* IPC_MQ_NONBLOCK */
+} ipc_mq_opts;
+
+enum { IPC_MQ_READ = 1, IPC_MQ_WRITE = 2, IPC_MQ_NONBLOCK = 4 };
+
+typedef struct ipc_mq_attr {
+    long max_msgs, msg_size, cur_msgs;
+    int nonblock;
+} ipc_mq_attr;
+
+/* Create exclusively (-EEXIST) and open for reading and writing. Returns the queue fd. */
+IPC_API int ipc_mq_create(const char *name, const ipc_mq_opts *opts);
+/* Open with IPC_MQ_READ and/or IPC_MQ_WRITE (| IPC_MQ_NONBLOCK). -ENOENT, -EACCES. */
+IPC_API int ipc_mq_open(const char *name, int flags);
+IPC_API int ipc_mq_close(int mq);
+IPC_API int ipc_mq_unlink(const char *name);
+IPC_API int ipc_mq_getattr(int mq, ipc_mq_attr *attr);
+
+/* Send with priority prio (0..MQ_PRIO_MAX-1, 32767 on Linux; higher first). 0, or
+   -EMSGSIZE (len > msg_size), -EAGAIN/-ETIMEDOUT (full), -EBADF (not open for writing).
+   The kernel's timed calls take CLOCK_REALTIME; these wait with poll() on the monotonic
+   deadline instead, so a wall-clock step never stretches or cuts a wait. */
+IPC_API int ipc_mq_send(int mq, const void *msg, size_t len, unsigned prio, int64_t timeout_ns);
+/* Receive the oldest message of the highest priority: its length; *prio gets its
+   priority when not NULL. -EMSGSIZE if cap < msg_size (nothing is taken),
+   -EAGAIN/-ETIMEDOUT (empty). */
+IPC_API ssize_t ipc_mq_recv(int mq, void *buf, size_t cap, unsigned *prio, int64_t timeout_ns);
+
+/* mq_notify: when a message arrives in the empty queue and no receiver is blocked,
+   either signal signo to this process (with si_value.sival_int = value) or run
+   fn(arg) on a new thread. One-shot: register again from the notification. One process
+   per queue may register (-EBUSY). cancel removes this process's registration. */
+IPC_API int ipc_mq_notify_signal(int mq, int signo, int value);
+IPC_API int ipc_mq_notify_thread(int mq, void (*fn)(void *arg), void *arg);
+IPC_API int ipc_mq_notify_cancel(int mq);
+
+/* ==== 10. System V message queues ==== */
+
+/* Queues named by an integer key (ipc_shm_key() turns a path and id into one;
+   IPC_PRIVATE, 0, makes a new queue for related processes). Messages are the kernel's
+   layout: a long type > 0, then len bytes of text:
+       struct { long type; char text[64]; } m = {1, "hi"};
+       ipc_msgq_send(id, &m, 3, IPC_FOREVER);
+   The kernel has no timed receive or send. With IPC_FOREVER these block in the kernel
+   (removal wakes them at once: -EIDRM); with a finite timeout they retry with IPC_NOWAIT,
+   sleeping 50 us doubling to 2 ms in between, so a message or a removal is seen at
+   most 2 ms late and a long wait costs about 500 wake-ups a second. */
+enum {
+    IPC_MSGQ_TRUNCATE = 1, /* receive: cut a long message to cap (MSG_NOERROR) */
+    IPC_MSGQ_EXCEPT = 2    /* receive: the first message whose type is not `type` */
+};
+
+typedef struct ipc_msgq_info {
+    size_t msgs;       /* messages queued */
+    size_t bytes;      /* bytes of text queued */
+    size_t max_bytes;  /* capacity in bytes (msg_qbytes) */
+    pid_t last_send_pid, last_recv_pid;
+    unsigned mode;
+    unsigned uid;
+} ipc_msgq_info;
+
+/* Create exclusively for key (-EEXIST), mode 0 = 0600. Returns the queue id. */
+IPC_API int ipc_msgq_create(int key, unsigned mode);
+/* Open an existing queue: its id, or -ENOENT. */
+IPC_API int ipc_msgq_open(int key);
+/* Remove at once: blocked senders and receivers get -EIDRM. */
+IPC_API int ipc_msgq_remove(int id);
+/* IPC_STAT in plain fields. */
+IPC_API int ipc_msgq_stat(int id, ipc_msgq_info *info);
+
+/* Send: msg points at {long type (> 0); len bytes}. 0, or -EINVAL (type <= 0, NULL),
+   -EMSGSIZE (len > msgmax), -EAGAIN/-ETIMEDOUT (queue full), -EIDRM (removed). */
+IPC_API int ipc_msgq_send(int id, const void *msg, size_t len, int64_t timeout_ns);
+
+/* Receive into buf = {long type; cap bytes}: the text length (the type is in buf).
+   type 0: the first message; > 0: the first of that type (or, with IPC_MSGQ_EXCEPT,
+   of any other type); < 0: the first of the lowest type <= -type. -EMSGSIZE when the
+   message is longer than cap (it stays queued, unless IPC_MSGQ_TRUNCATE),
+   -EAGAIN/-ETIMEDOUT, -EIDRM (the queue was removed, also while waiting). */
+IPC_API ssize_t ipc_msgq_recv(int id, void *buf, size_t cap, long type, unsigned flags,
+                              int64_t timeout_ns);
 
 #ifdef __cplusplus
 }
