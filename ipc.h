@@ -90,6 +90,7 @@ extern "C" {
 #endif
 
 struct timespec;
+union sigval;
 
 /* Message for a value returned by any ipc.h call (negative errno; positive accepted).
    The string is static: thread-safe and async-signal-safe. */
@@ -470,9 +471,9 @@ enum {
 };
 
 typedef struct ipc_spawn_opts {
-    int in, out, err;   /* IPC_STDIO_* for each stream; 0 = a pipe */
-    char *const *envp;  /* the environment; NULL = the caller's */
-    unsigned flags;     /* IPC_SPAWN_* */
+    int in, out, err;  /* IPC_STDIO_* for each stream; 0 = a pipe */
+    char *const *envp; /* the environment; NULL = the caller's */
+    unsigned flags;    /* IPC_SPAWN_* */
 } ipc_spawn_opts;
 
 /* Start file with argv (argv[0] included, NULL-terminated). 0, or -ENOENT/-EACCES/...
@@ -498,8 +499,7 @@ IPC_API int ipc_proc_close(ipc_proc *p);
 /* Whole messages over any stream fd (pipe, FIFO, stream socket, pty in raw mode). On
    the wire a frame is a 4-byte little-endian length, then that many payload bytes
    (Python: struct.pack("<I", len(m)) + m). Zero-length messages are allowed.
-   A stream has one ipc_frame per direction and process; it keeps the progress of a
-   frame cut short by a deadline, so -EAGAIN/-ETIMEDOUT never loses or splits a frame:
+   An ipc_frame per stream keeps the progress of a frame cut short by a deadline, so -EAGAIN/-ETIMEDOUT never loses or splits a frame:
    call again (with the same message to send, or the same buffer to receive into) and
    it carries on. This makes the calls usable from a non-blocking epoll loop too. */
 typedef struct ipc_frame_opts {
@@ -512,15 +512,18 @@ enum {
                             one write of at most PIPE_BUF bytes, larger is -EMSGSIZE */
 };
 
-/* Per-stream state. Fields are private. */
+/* Per-stream state, one per stream and process for both directions (one thread may send
+   while another receives). Fields are private. */
 typedef struct ipc_frame {
     int fd;
     unsigned flags;
     uint32_t max_msg;
-    int broken;      /* the stream lost sync: every call is -EPROTO */
-    uint32_t len;    /* frame in progress: payload length */
-    uint32_t done;   /* bytes of it moved so far, header included */
-    unsigned char hdr[4];
+    int rx_broken;   /* the incoming stream lost sync: receives are -EPROTO */
+    uint32_t rx_len; /* frame being received: payload length (once the header is in) */
+    size_t rx_done;  /* its bytes received so far, header included */
+    size_t tx_len;   /* frame being sent: payload length */
+    size_t tx_done;  /* its bytes sent so far, header included */
+    unsigned char rx_hdr[4];
 } ipc_frame;
 
 /* Bind state to fd (not owned: closing the fd is the caller's). -EINVAL, -EBADF. */
@@ -588,11 +591,12 @@ IPC_API int ipc_mq_send(int mq, const void *msg, size_t len, unsigned prio, int6
 IPC_API ssize_t ipc_mq_recv(int mq, void *buf, size_t cap, unsigned *prio, int64_t timeout_ns);
 
 /* mq_notify: when a message arrives in the empty queue and no receiver is blocked,
-   either signal signo to this process (with si_value.sival_int = value) or run
-   fn(arg) on a new thread. One-shot: register again from the notification. One process
-   per queue may register (-EBUSY). cancel removes this process's registration. */
+   either send signo to this process (si_code SI_MESGQ, si_value.sival_int = value) or
+   run fn on a new thread with sival_ptr = arg (the C library's SIGEV_THREAD: include
+   <signal.h> to define fn). One-shot: register again from the notification. One
+   process per queue may register (-EBUSY). cancel removes this process's registration. */
 IPC_API int ipc_mq_notify_signal(int mq, int signo, int value);
-IPC_API int ipc_mq_notify_thread(int mq, void (*fn)(void *arg), void *arg);
+IPC_API int ipc_mq_notify_thread(int mq, void (*fn)(union sigval), void *arg);
 IPC_API int ipc_mq_notify_cancel(int mq);
 
 /* ==== 10. System V message queues ==== */
@@ -612,9 +616,9 @@ enum {
 };
 
 typedef struct ipc_msgq_info {
-    size_t msgs;       /* messages queued */
-    size_t bytes;      /* bytes of text queued */
-    size_t max_bytes;  /* capacity in bytes (msg_qbytes) */
+    size_t msgs;      /* messages queued */
+    size_t bytes;     /* bytes of text queued */
+    size_t max_bytes; /* capacity in bytes (msg_qbytes) */
     pid_t last_send_pid, last_recv_pid;
     unsigned mode;
     unsigned uid;
@@ -667,18 +671,23 @@ IPC_API ssize_t ipc_msgq_recv(int id, void *buf, size_t cap, long type, unsigned
 #include <limits.h>
 #include <stdlib.h>
 #include <poll.h>
+#include <mqueue.h>
 #include <pthread.h>
 #include <signal.h>
+#include <spawn.h>
+#include <stdio.h>
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
 #include <sys/ipc.h>
 #include <sys/mman.h>
+#include <sys/msg.h>
 #include <sys/shm.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/uio.h>
+#include <sys/wait.h>
 
 #ifndef IPC_ASSERT
 #include <assert.h>
@@ -791,7 +800,24 @@ IPC_API const char *ipc_strerror(int err) {
     case EDEADLK: return "deadlock avoided";
     case ENOLCK: return "no locks available";
     case EFAULT: return "bad address";
-    case EPROTO: return "protocol error";
+    case EPROTO: return "stream out of sync (truncated or invalid frame)";
+    case ERANGE: return "value beyond a system limit";
+    case EDQUOT: return "over the user's quota";
+    case ENOMSG: return "no message";
+    case ENOEXEC: return "not an executable format";
+    case EHOSTUNREACH: return "host unreachable";
+    case ENETUNREACH: return "network unreachable";
+    case EAFNOSUPPORT: return "address family not supported";
+    case EPROTONOSUPPORT: return "protocol not supported";
+    case EINPROGRESS: return "operation in progress";
+    case EALREADY: return "operation already in progress";
+    case EISCONN: return "already connected";
+    case EDESTADDRREQ: return "destination address required";
+    case ECONNABORTED: return "connection aborted";
+    case ENOBUFS: return "no buffer space";
+    case EOWNERDEAD: return "previous owner died";
+    case ENOTRECOVERABLE: return "state not recoverable";
+    case ENOTTY: return "not a terminal";
     default: return "unknown error";
     }
 }
@@ -994,13 +1020,29 @@ static ssize_t ipc__io_once(ipc__io *io, void *p, size_t n, int ready) {
     }
 }
 
+/* After read() returned 0: -EPIPE at end of stream; -EAGAIN (wait for data) on a FIFO
+   that no writer has opened yet, where read() says 0 too but poll() reports nothing
+   (POLLHUP comes only once a writer came and went); 0 to read once more, as a writer may
+   have come, written and gone in between. */
+static int ipc__read_zero(int fd, int *checked) {
+    struct stat st;
+    struct pollfd pf;
+    if (*checked || fstat(fd, &st) != 0 || !S_ISFIFO(st.st_mode)) return -EPIPE;
+    pf.fd = fd;
+    pf.events = POLLIN;
+    pf.revents = 0;
+    if (poll(&pf, 1, 0) == 0) return -EAGAIN;
+    *checked = 1;
+    return 0;
+}
+
 /* The loop behind the three public calls. exact: 1 = all len bytes, 0 = some. */
 static ssize_t ipc__io_run(int fd, void *buf, size_t len, int write, int exact, int64_t deadline,
                            size_t *done) {
     ipc__io io;
     size_t got = 0;
     ssize_t r = 0;
-    int ready = 0;
+    int ready = 0, eof_check = 0;
     if (done) *done = 0;
     if (fd < 0) return -EBADF;
     if (!buf || len == 0 || len > (size_t)SSIZE_MAX) return -EINVAL;
@@ -1015,14 +1057,15 @@ static ssize_t ipc__io_run(int fd, void *buf, size_t len, int write, int exact, 
         ready = 0;
         if (r > 0) {
             got += (size_t)r;
+            eof_check = 0;
             if (!exact) break;
             continue;
         }
-        if (r == 0) { /* read: end of stream; write: nothing accepted, wait for room */
-            if (!write) {
-                r = -EPIPE;
-                break;
-            }
+        if (r == 0 && !write) {
+            r = ipc__read_zero(fd, &eof_check);
+            if (r == -EPIPE) break;
+            if (r == 0) continue;
+        } else if (r == 0) { /* write: nothing accepted, wait for room */
         } else if (r != -EAGAIN) {
             break;
         }
@@ -2244,6 +2287,781 @@ IPC_API int ipc_ring_close(ipc_ring *r) {
     }
     ipc__ring_undo(r);
     return 0;
+}
+
+/* ==== 7. Pipes, FIFOs and child processes ==== >>pipe */
+
+#ifndef F_SETPIPE_SZ
+#define F_SETPIPE_SZ 1031
+#define F_GETPIPE_SZ 1032
+#endif
+#ifndef SYS_pidfd_open
+#define SYS_pidfd_open 434
+#endif
+#ifndef SYS_pidfd_send_signal
+#define SYS_pidfd_send_signal 424
+#endif
+
+/* Sleep one step of a capped exponential backoff, never past the deadline. For the few
+   kernel objects that offer no event to wait on. 0, or the expiry error. */
+static int ipc__backoff(int64_t *step, int64_t cap, int64_t deadline) {
+    int64_t left = ipc_deadline_left(deadline), ns = *step;
+    struct timespec ts;
+    if (left == 0) return ipc__expired(deadline);
+    if (left != IPC_FOREVER && ns > left) ns = left;
+    ipc__ns_to_timespec(ns, &ts);
+    nanosleep(&ts, NULL); /* EINTR: the caller simply tries again sooner */
+    *step = *step * 2 > cap ? cap : *step * 2;
+    return 0;
+}
+
+IPC_API int ipc_fd_close(int *fd) {
+    int r = 0;
+    if (!fd) return -EINVAL;
+    if (*fd >= 0 && close(*fd) != 0 && errno != EINTR) r = ipc__neg_errno();
+    *fd = -1;
+    return r;
+}
+
+IPC_API ssize_t ipc_pipe_capacity(int fd) {
+    int r = fcntl(fd, F_GETPIPE_SZ);
+    return r < 0 ? ipc__neg_errno() : r;
+}
+
+IPC_API ssize_t ipc_pipe_set_capacity(int fd, size_t size) {
+    int r;
+    if (size == 0 || size > INT_MAX) return -EINVAL;
+    r = fcntl(fd, F_SETPIPE_SZ, (int)size);
+    return r < 0 ? ipc__neg_errno() : r;
+}
+
+static int ipc__pipe_make(int fds[2], const ipc_pipe_opts *o) {
+    unsigned fl = o ? o->flags : 0;
+    int oflags = O_CLOEXEC, r;
+    if (fl & ~7u) return -EINVAL;
+    if (fl & IPC_PIPE_PACKET) {
+#ifdef O_DIRECT
+        oflags |= O_DIRECT;
+#else
+        return -EINVAL;
+#endif
+    }
+    if (pipe2(fds, oflags) != 0) return ipc__neg_errno();
+    r = 0;
+    if (fl & IPC_PIPE_NONBLOCK_READ) r = ipc_fd_set_nonblock(fds[0], 1);
+    if (r == 0 && (fl & IPC_PIPE_NONBLOCK_WRITE)) r = ipc_fd_set_nonblock(fds[1], 1);
+    if (r == 0 && o && o->capacity) {
+        ssize_t c = ipc_pipe_set_capacity(fds[1], o->capacity);
+        r = c < 0 ? (int)c : 0;
+    }
+    if (r < 0) {
+        close(fds[0]);
+        close(fds[1]);
+    }
+    return r;
+}
+
+IPC_API int ipc_pipe_open(ipc_pipe *p, const ipc_pipe_opts *opts) {
+    int fds[2], r;
+    if (!p) return -EINVAL;
+    p->rfd = p->wfd = -1;
+    if ((r = ipc__pipe_make(fds, opts)) < 0) return r;
+    p->rfd = fds[0];
+    p->wfd = fds[1];
+    return 0;
+}
+
+IPC_API int ipc_pipe_duplex(ipc_pipe end[2], const ipc_pipe_opts *opts) {
+    int a[2], b[2], r;
+    if (!end) return -EINVAL;
+    end[0].rfd = end[0].wfd = end[1].rfd = end[1].wfd = -1;
+    if ((r = ipc__pipe_make(a, opts)) < 0) return r;
+    if ((r = ipc__pipe_make(b, opts)) < 0) {
+        close(a[0]);
+        close(a[1]);
+        return r;
+    }
+    end[0].rfd = a[0]; /* end[1] writes a, end[0] reads it */
+    end[1].wfd = a[1];
+    end[1].rfd = b[0];
+    end[0].wfd = b[1];
+    return 0;
+}
+
+IPC_API int ipc_pipe_close(ipc_pipe *p) {
+    int r, w;
+    if (!p) return -EINVAL;
+    r = ipc_fd_close(&p->rfd);
+    w = ipc_fd_close(&p->wfd);
+    return r < 0 ? r : w;
+}
+
+/* FIFOs. mkfifo obeys the umask, and fixing the mode afterwards would leave a window in
+   which the FIFO exists with other permissions. So it is made under a temporary name
+   beside the target, given its exact mode, and then linked in: exclusive and complete. */
+IPC_API int ipc_fifo_create(const char *path, unsigned mode) {
+    static unsigned seq;
+    char tmp[PATH_MAX];
+    const char *slash;
+    size_t dir;
+    int r;
+    if (!path || !*path) return -EINVAL;
+    if (mode == 0) mode = 0600;
+    if (mode & ~0777u) return -EINVAL;
+    if (strlen(path) >= PATH_MAX) return -ENAMETOOLONG;
+    slash = strrchr(path, '/');
+    dir = slash ? (size_t)(slash - path) + 1 : 0;
+    if (dir + 40 >= PATH_MAX) return -ENAMETOOLONG;
+    memcpy(tmp, path, dir);
+    snprintf(tmp + dir, sizeof tmp - dir, ".ipc-fifo-%ld-%u-%llx", (long)getpid(),
+             __atomic_add_fetch(&seq, 1u, __ATOMIC_RELAXED), (unsigned long long)ipc_time_now());
+    if (mkfifo(tmp, mode) != 0) return ipc__neg_errno();
+    r = 0;
+    if (chmod(tmp, mode) != 0 || link(tmp, path) != 0) r = ipc__neg_errno();
+    unlink(tmp);
+    return r;
+}
+
+/* lstat first: a symlink is -ELOOP and anything but a FIFO -EINVAL, before any open (which
+   could have side effects on a device). The open re-checks what it got. */
+static int ipc__fifo_check(const char *path) {
+    struct stat st;
+    if (!path || !*path) return -EINVAL;
+    if (lstat(path, &st) != 0) return ipc__neg_errno();
+    if (S_ISLNK(st.st_mode)) return -ELOOP;
+    return S_ISFIFO(st.st_mode) ? 0 : -EINVAL;
+}
+
+static int ipc__fifo_opened(int fd, int flags) {
+    struct stat st;
+    int r = 0;
+    if (fstat(fd, &st) != 0)
+        r = ipc__neg_errno();
+    else if (!S_ISFIFO(st.st_mode))
+        r = -EINVAL; /* replaced since the lstat */
+    else if (!(flags & IPC_FIFO_NONBLOCK))
+        r = ipc_fd_set_nonblock(fd, 0);
+    if (r < 0) {
+        close(fd);
+        return r;
+    }
+    return fd;
+}
+
+static int ipc__fifo_open(const char *path, int flags, int64_t dl) {
+    int64_t step = 50000;
+    int dir = flags & (IPC_FIFO_READ | IPC_FIFO_WRITE), r, fd;
+    if (dl < IPC_FOREVER || (flags & ~7) || (dir != IPC_FIFO_READ && dir != IPC_FIFO_WRITE))
+        return -EINVAL;
+    if ((r = ipc__fifo_check(path)) < 0) return r;
+    if (dir == IPC_FIFO_READ) { /* a non-blocking open for reading never waits */
+        fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC | O_NOFOLLOW);
+        return fd < 0 ? ipc__neg_errno() : ipc__fifo_opened(fd, flags);
+    }
+    for (;;) { /* for writing it fails with ENXIO until a reader is there */
+        fd = open(path, O_WRONLY | O_NONBLOCK | O_CLOEXEC | O_NOFOLLOW);
+        if (fd >= 0) return ipc__fifo_opened(fd, flags);
+        if (errno == EINTR) continue;
+        if (errno != ENXIO) return ipc__neg_errno();
+        if ((r = ipc__backoff(&step, 5000000, dl)) < 0) return r;
+    }
+}
+
+IPC_API int ipc_fifo_open(const char *path, int flags, int64_t timeout_ns) {
+    return ipc__fifo_open(path, flags, ipc_deadline_make(timeout_ns));
+}
+
+IPC_API int ipc_fifo_unlink(const char *path) {
+    int r = ipc__fifo_check(path);
+    if (r == -ELOOP) r = -EINVAL;
+    if (r < 0) return r;
+    return unlink(path) != 0 ? ipc__neg_errno() : 0;
+}
+
+/* "<path>.a2b" (dir 0) or "<path>.b2a" (dir 1). */
+static int ipc__fifo_pair_name(const char *path, int dir, char *out) {
+    size_t n;
+    if (!path || !*path) return -EINVAL;
+    n = strlen(path);
+    if (n > PATH_MAX - 5) return -ENAMETOOLONG;
+    memcpy(out, path, n);
+    memcpy(out + n, dir ? ".b2a" : ".a2b", 5);
+    return 0;
+}
+
+IPC_API int ipc_fifo_duplex_create(const char *path, unsigned mode) {
+    char a[PATH_MAX], b[PATH_MAX];
+    int r;
+    if ((r = ipc__fifo_pair_name(path, 0, a)) < 0 || (r = ipc__fifo_pair_name(path, 1, b)) < 0)
+        return r;
+    if ((r = ipc_fifo_create(a, mode)) < 0) return r;
+    if ((r = ipc_fifo_create(b, mode)) < 0) unlink(a);
+    return r;
+}
+
+IPC_API int ipc_fifo_duplex_open(ipc_pipe *end, const char *path, int side, int64_t timeout_ns) {
+    char rd[PATH_MAX], wr[PATH_MAX];
+    int64_t dl = ipc_deadline_make(timeout_ns);
+    int r;
+    if (!end) return -EINVAL;
+    end->rfd = end->wfd = -1;
+    if (dl < IPC_FOREVER || (side != IPC_FIFO_SIDE_A && side != IPC_FIFO_SIDE_B)) return -EINVAL;
+    if ((r = ipc__fifo_pair_name(path, side == IPC_FIFO_SIDE_A, rd)) < 0 ||
+        (r = ipc__fifo_pair_name(path, side == IPC_FIFO_SIDE_B, wr)) < 0)
+        return r;
+    /* Read side first (never waits), so the peer's open for writing can finish. */
+    if ((r = ipc__fifo_open(rd, IPC_FIFO_READ, 0)) < 0) return r;
+    end->rfd = r;
+    if ((r = ipc__fifo_open(wr, IPC_FIFO_WRITE, dl)) < 0) {
+        ipc_fd_close(&end->rfd);
+        return r;
+    }
+    end->wfd = r;
+    return 0;
+}
+
+IPC_API int ipc_fifo_duplex_unlink(const char *path) {
+    char a[PATH_MAX], b[PATH_MAX];
+    int r, r2;
+    if ((r = ipc__fifo_pair_name(path, 0, a)) < 0 || (r = ipc__fifo_pair_name(path, 1, b)) < 0)
+        return r;
+    r = ipc_fifo_unlink(a);
+    r2 = ipc_fifo_unlink(b);
+    return r < 0 ? r : r2;
+}
+
+/* Child processes. */
+
+/* Move an fd above 2, so dup2 onto 0..2 in the child can never clobber another one. */
+static int ipc__fd_above2(int *fd) {
+    int n;
+    if (*fd > 2) return 0;
+    n = fcntl(*fd, F_DUPFD_CLOEXEC, 3);
+    if (n < 0) return ipc__neg_errno();
+    close(*fd);
+    *fd = n;
+    return 0;
+}
+
+/* Every descriptor above 2 without close-on-exec gets a close action: the child inherits
+   nothing by accident. glibc 2.34+ does this in one action. */
+static int ipc__spawn_close_rest(posix_spawn_file_actions_t *fa) {
+#if defined(__GLIBC__) && (__GLIBC__ > 2 || (__GLIBC__ == 2 && __GLIBC_MINOR__ >= 34))
+    return -posix_spawn_file_actions_addclosefrom_np(fa, 3);
+#else
+    char buf[1024];
+    int dfd = open("/proc/self/fd", O_RDONLY | O_DIRECTORY | O_CLOEXEC), r = 0;
+    long n;
+    if (dfd < 0) return 0; /* no /proc: only close-on-exec protects the child */
+    while (r == 0 && (n = syscall(SYS_getdents64, dfd, buf, sizeof buf)) > 0) {
+        long off = 0;
+        while (off < n && r == 0) {
+            unsigned short reclen;
+            const char *name = buf + off + 19; /* d_ino 8, d_off 8, d_reclen 2, d_type 1 */
+            long fd;
+            char *end;
+            memcpy(&reclen, buf + off + 16, sizeof reclen);
+            off += reclen;
+            fd = strtol(name, &end, 10);
+            if (*end || end == name || fd < 3 || fd == dfd || fd > INT_MAX) continue;
+            if (fcntl((int)fd, F_GETFD) == 0) r = -posix_spawn_file_actions_addclose(fa, (int)fd);
+        }
+    }
+    close(dfd);
+    return r;
+#endif
+}
+
+static void ipc__proc_reset(ipc_proc *p) {
+    p->pid = 0;
+    p->pidfd = p->in = p->out = p->err = -1;
+    p->status = 0;
+}
+
+#ifdef __cplusplus
+extern "C" char **environ;
+#else
+extern char **environ;
+#endif
+
+IPC_API int ipc_proc_spawn(ipc_proc *p, const char *file, char *const argv[],
+                           const ipc_spawn_opts *opts) {
+    static const ipc_spawn_opts defaults = {0, 0, 0, NULL, 0};
+    const ipc_spawn_opts *o = opts ? opts : &defaults;
+    int fds[3][2] = {{-1, -1}, {-1, -1}, {-1, -1}}, how[3], i, r = 0;
+    posix_spawn_file_actions_t fa;
+    posix_spawnattr_t at;
+    sigset_t mask;
+    pid_t pid = 0;
+    int sflags = POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF;
+    if (!p) return -EINVAL;
+    ipc__proc_reset(p);
+    how[0] = o->in;
+    how[1] = o->out;
+    how[2] = o->err;
+    if (!file || !argv || !argv[0] || (o->flags & ~7u)) return -EINVAL;
+    for (i = 0; i < 3; i++)
+        if (how[i] < 0 || how[i] > (i == 2 ? IPC_STDIO_STDOUT : IPC_STDIO_NULL)) return -EINVAL;
+    for (i = 0; i < 3 && r == 0; i++) {
+        if (how[i] != IPC_STDIO_PIPE) continue;
+        if (pipe2(fds[i], O_CLOEXEC) != 0)
+            r = ipc__neg_errno();
+        else if ((r = ipc__fd_above2(&fds[i][0])) == 0)
+            r = ipc__fd_above2(&fds[i][1]);
+    }
+    if (r < 0) goto out_fds;
+    if ((r = -posix_spawn_file_actions_init(&fa)) < 0) goto out_fds;
+    if ((r = -posix_spawnattr_init(&at)) < 0) goto out_fa;
+    for (i = 0; i < 3 && r == 0; i++) {
+        if (how[i] == IPC_STDIO_PIPE) /* the child's end: stdin reads, the others write */
+            r = -posix_spawn_file_actions_adddup2(&fa, fds[i][i == 0 ? 0 : 1], i);
+        else if (how[i] == IPC_STDIO_NULL)
+            r = -posix_spawn_file_actions_addopen(&fa, i, "/dev/null", i ? O_WRONLY : O_RDONLY, 0);
+        else if (how[i] == IPC_STDIO_STDOUT) /* after fd 1 is in place, whatever it is */
+            r = -posix_spawn_file_actions_adddup2(&fa, 1, 2);
+    }
+    if (r == 0) r = ipc__spawn_close_rest(&fa);
+    /* Default dispositions and an empty mask: a parent that ignores SIGPIPE or blocks
+       signals must not pass that on to, say, a shell pipeline. */
+    sigemptyset(&mask);
+    if (r == 0) r = -posix_spawnattr_setsigmask(&at, &mask);
+    sigfillset(&mask);
+    sigdelset(&mask, SIGKILL);
+    sigdelset(&mask, SIGSTOP);
+    if (r == 0) r = -posix_spawnattr_setsigdefault(&at, &mask);
+    if (o->flags & IPC_SPAWN_PGROUP) {
+        sflags |= POSIX_SPAWN_SETPGROUP;
+        if (r == 0) r = -posix_spawnattr_setpgroup(&at, 0);
+    }
+    if (r == 0) r = -posix_spawnattr_setflags(&at, (short)sflags);
+    if (r == 0) {
+        char *const *env = o->envp ? o->envp : environ;
+        r = (o->flags & IPC_SPAWN_PATH) ? -posix_spawnp(&pid, file, &fa, &at, argv, env)
+                                        : -posix_spawn(&pid, file, &fa, &at, argv, env);
+    }
+    posix_spawnattr_destroy(&at);
+out_fa:
+    posix_spawn_file_actions_destroy(&fa);
+out_fds:
+    for (i = 0; i < 3; i++) { /* the child's ends always go; ours too on failure */
+        int mine = i == 0 ? 1 : 0;
+        if (fds[i][1 - mine] >= 0) close(fds[i][1 - mine]);
+        if (r < 0 && fds[i][mine] >= 0) close(fds[i][mine]);
+    }
+    if (r < 0) return r;
+    p->pid = pid;
+    p->in = fds[0][1];
+    p->out = fds[1][0];
+    p->err = fds[2][0];
+    if (o->flags & IPC_SPAWN_NONBLOCK)
+        for (i = 0; i < 3; i++)
+            if (fds[i][i == 0 ? 1 : 0] >= 0) ipc_fd_set_nonblock(fds[i][i == 0 ? 1 : 0], 1);
+    /* Not yet reaped, so the pid cannot have been reused: the pidfd is the child's. */
+    p->pidfd = (int)syscall(SYS_pidfd_open, pid, 0);
+    if (p->pidfd < 0) p->pidfd = -1;
+    return 0;
+}
+
+IPC_API int ipc_proc_wait(ipc_proc *p, int64_t timeout_ns) {
+    int64_t dl = ipc_deadline_make(timeout_ns), step = 50000;
+    int st, r;
+    if (!p || dl < IPC_FOREVER) return -EINVAL;
+    if (p->pid <= 0) return -ECHILD;
+    for (;;) {
+        pid_t w = waitpid(p->pid, &st, WNOHANG);
+        if (w == p->pid) {
+            p->status = st;
+            p->pid = 0;
+            ipc_fd_close(&p->pidfd);
+            return st;
+        }
+        if (w < 0 && errno == EINTR) continue;
+        if (w < 0) return ipc__neg_errno();
+        if (p->pidfd >= 0) { /* readable once the child has exited */
+            r = ipc__poll_until(p->pidfd, POLLIN, dl);
+            if (r < 0 && ipc_deadline_left(dl) == 0) return ipc__expired(dl);
+            if (r < 0) return r;
+        } else if ((r = ipc__backoff(&step, 10000000, dl)) < 0) {
+            return r;
+        }
+    }
+}
+
+IPC_API int ipc_proc_kill(ipc_proc *p, int sig) {
+    if (!p) return -EINVAL;
+    if (p->pid <= 0) return -ESRCH;
+    if (p->pidfd >= 0) {
+        if (syscall(SYS_pidfd_send_signal, p->pidfd, sig, NULL, 0) == 0) return 0;
+        if (errno != ENOSYS) return ipc__neg_errno();
+    }
+    return kill(p->pid, sig) != 0 ? ipc__neg_errno() : 0;
+}
+
+IPC_API int ipc_proc_close(ipc_proc *p) {
+    int r = 0, i, e;
+    int *fds[4];
+    if (!p) return -EINVAL;
+    fds[0] = &p->in;
+    fds[1] = &p->out;
+    fds[2] = &p->err;
+    fds[3] = &p->pidfd;
+    for (i = 0; i < 4; i++)
+        if ((e = ipc_fd_close(fds[i])) < 0 && r == 0) r = e;
+    return r;
+}
+
+/* ==== 8. Message framing over byte streams ==== >>frame */
+
+#define IPC__FRAME_MAX   (16u << 20)
+#define IPC__FRAME_STACK 4096 /* frames up to this size go out in one write */
+
+IPC_API int ipc_frame_init(ipc_frame *f, int fd, const ipc_frame_opts *opts) {
+    if (!f) return -EINVAL;
+    memset(f, 0, sizeof *f);
+    f->fd = -1;
+    if (fd < 0) return -EBADF;
+    if (opts && (opts->flags & ~(unsigned)IPC_FRAME_ATOMIC)) return -EINVAL;
+    f->fd = fd;
+    f->flags = opts ? opts->flags : 0;
+    f->max_msg = (opts && opts->max_msg) ? opts->max_msg : IPC__FRAME_MAX;
+    return 0;
+}
+
+IPC_API ssize_t ipc_frame_send(ipc_frame *f, const void *msg, size_t len, int64_t timeout_ns) {
+    unsigned char stack[IPC__FRAME_STACK];
+    int64_t dl = ipc_deadline_make(timeout_ns);
+    size_t total = len + 4, done = 0;
+    ssize_t r = 0;
+    if (!f || (!msg && len) || dl < IPC_FOREVER) return -EINVAL;
+    if (f->fd < 0) return -EBADF;
+    if (len > f->max_msg) return -EMSGSIZE;
+    if ((f->flags & IPC_FRAME_ATOMIC) && total > PIPE_BUF) return -EMSGSIZE;
+    if (f->tx_done && len != f->tx_len) return -EINVAL; /* finish the frame in progress */
+    f->tx_len = len;
+    while (f->tx_done < total) {
+        size_t pos = f->tx_done;
+        if (pos < IPC__FRAME_STACK) { /* the head of the frame, header included, in one piece */
+            size_t end = total < IPC__FRAME_STACK ? total : IPC__FRAME_STACK, i;
+            for (i = pos; i < 4 && i < end; i++)
+                stack[i] = (unsigned char)(len >> (8 * i));
+            if (end > 4 && pos < end)
+                memcpy(stack + (pos > 4 ? pos : 4), (const char *)msg + (pos > 4 ? pos - 4 : 0),
+                       end - (pos > 4 ? pos : 4));
+            r = ipc__io_run(f->fd, stack + pos, end - pos, 1, 1, dl, &done);
+        } else {
+            r = ipc__io_run(f->fd, (char *)(uintptr_t)msg + (pos - 4), total - pos, 1, 1, dl,
+                            &done);
+        }
+        f->tx_done += done;
+        if (r < 0) {
+            if (r == -EPIPE || f->tx_done == 0) f->tx_done = 0; /* nothing to resume */
+            return r;
+        }
+    }
+    f->tx_done = 0;
+    return (ssize_t)len;
+}
+
+IPC_API ssize_t ipc_frame_recv(ipc_frame *f, void *buf, size_t cap, int64_t timeout_ns) {
+    int64_t dl = ipc_deadline_make(timeout_ns);
+    size_t done = 0;
+    ssize_t r;
+    if (!f || (!buf && cap) || dl < IPC_FOREVER) return -EINVAL;
+    if (f->fd < 0) return -EBADF;
+    if (f->rx_broken) return -EPROTO;
+    if (f->rx_done < 4) {
+        r = ipc__io_run(f->fd, f->rx_hdr + f->rx_done, 4 - f->rx_done, 0, 1, dl, &done);
+        f->rx_done += done;
+        if (r == -EPIPE && f->rx_done > 0) r = -EPROTO; /* the stream ended inside a header */
+        if (r < 0) {
+            if (r == -EPROTO) f->rx_broken = 1;
+            return r;
+        }
+        f->rx_len = (uint32_t)f->rx_hdr[0] | (uint32_t)f->rx_hdr[1] << 8 |
+                    (uint32_t)f->rx_hdr[2] << 16 | (uint32_t)f->rx_hdr[3] << 24;
+        if (f->rx_len > f->max_msg) { /* garbage or hostile: there is no way back in sync */
+            f->rx_broken = 1;
+            return -EPROTO;
+        }
+    }
+    if (f->rx_len > cap) return -EMSGSIZE;
+    if (f->rx_done - 4 < f->rx_len) {
+        r = ipc__io_run(f->fd, (char *)buf + (f->rx_done - 4), f->rx_len - (f->rx_done - 4), 0, 1,
+                        dl, &done);
+        f->rx_done += done;
+        if (r == -EPIPE) {
+            f->rx_broken = 1;
+            return -EPROTO;
+        }
+        if (r < 0) return r;
+    }
+    f->rx_done = 0;
+    return (ssize_t)f->rx_len;
+}
+
+IPC_API ssize_t ipc_frame_pending(const ipc_frame *f) {
+    if (!f) return -EINVAL;
+    return f->rx_done >= 4 && !f->rx_broken ? (ssize_t)f->rx_len : -ENOMSG;
+}
+
+/* ==== 9. POSIX message queues ==== >>mq */
+
+/* "/name" for mq_open from the shared-memory name rules. out: NAME_MAX + 2 bytes. */
+static int ipc__mq_name(const char *name, char *out) {
+    char path[IPC__SHM_PATHLEN];
+    int r = ipc__shm_path(name, path);
+    if (r < 0) return r;
+    strcpy(out, path + sizeof(IPC__SHM_DIR) - 2);
+    return 0;
+}
+
+/* A number from a /proc/sys file, or dflt when it cannot be read. */
+static long ipc__sysctl_long(const char *path, long dflt) {
+    char buf[32];
+    ssize_t n;
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0) return dflt;
+    n = read(fd, buf, sizeof buf - 1);
+    close(fd);
+    if (n <= 0) return dflt;
+    buf[n] = 0;
+    return strtol(buf, NULL, 10);
+}
+
+#define IPC__MQ_SYSCTL "/proc/sys/fs/mqueue/"
+
+IPC_API int ipc_mq_create(const char *name, const ipc_mq_opts *opts) {
+    char qn[NAME_MAX + 2];
+    struct mq_attr a;
+    unsigned mode = (opts && opts->mode) ? opts->mode : 0600u;
+    int r, fd, fl = O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC;
+    if ((r = ipc__mq_name(name, qn)) < 0) return r;
+    if (mode & ~0777u) return -EINVAL;
+    memset(&a, 0, sizeof a);
+    if (opts) {
+        if (opts->max_msgs < 0 || opts->msg_size < 0 || (opts->flags & ~(unsigned)IPC_MQ_NONBLOCK))
+            return -EINVAL;
+        if (opts->flags & IPC_MQ_NONBLOCK) fl |= O_NONBLOCK;
+        a.mq_maxmsg =
+            opts->max_msgs ? opts->max_msgs : ipc__sysctl_long(IPC__MQ_SYSCTL "msg_default", 10);
+        a.mq_msgsize = opts->msg_size ? opts->msg_size
+                                      : ipc__sysctl_long(IPC__MQ_SYSCTL "msgsize_default", 8192);
+    }
+    fd = (int)mq_open(qn, fl, (mode_t)mode,
+                      (opts && (opts->max_msgs || opts->msg_size)) ? &a : NULL);
+    if (fd < 0) {
+        int e = errno;
+        if (e == EINVAL && opts) { /* the limits say more than EINVAL does */
+            if (a.mq_msgsize > ipc__sysctl_long(IPC__MQ_SYSCTL "msgsize_max", LONG_MAX))
+                return -EMSGSIZE;
+            if (a.mq_maxmsg > ipc__sysctl_long(IPC__MQ_SYSCTL "msg_max", LONG_MAX)) return -ERANGE;
+        }
+        if (e == EMFILE) { /* out of fds, or over RLIMIT_MSGQUEUE? A spare fd tells. */
+            int t = (int)syscall(SYS_eventfd2, 0, O_CLOEXEC);
+            if (t >= 0) {
+                close(t);
+                return -EDQUOT;
+            }
+        }
+        return -e;
+    }
+    /* mq_open applies the umask; narrowing is all it can do, so the queue was never more
+       open than asked while we fix it. */
+    if (fchmod(fd, (mode_t)mode) != 0) {
+        r = ipc__neg_errno();
+        close(fd);
+        mq_unlink(qn);
+        return r;
+    }
+    return fd;
+}
+
+IPC_API int ipc_mq_open(const char *name, int flags) {
+    char qn[NAME_MAX + 2];
+    int r, fd, fl;
+    switch (flags & (IPC_MQ_READ | IPC_MQ_WRITE)) {
+    case IPC_MQ_READ: fl = O_RDONLY; break;
+    case IPC_MQ_WRITE: fl = O_WRONLY; break;
+    case IPC_MQ_READ | IPC_MQ_WRITE: fl = O_RDWR; break;
+    default: return -EINVAL;
+    }
+    if (flags & ~7) return -EINVAL;
+    if (flags & IPC_MQ_NONBLOCK) fl |= O_NONBLOCK;
+    if ((r = ipc__mq_name(name, qn)) < 0) return r;
+    fd = (int)mq_open(qn, fl | O_CLOEXEC);
+    return fd < 0 ? ipc__neg_errno() : fd;
+}
+
+IPC_API int ipc_mq_close(int mq) {
+    return mq_close((mqd_t)mq) != 0 ? ipc__neg_errno() : 0;
+}
+
+IPC_API int ipc_mq_unlink(const char *name) {
+    char qn[NAME_MAX + 2];
+    int r = ipc__mq_name(name, qn);
+    if (r < 0) return r;
+    return mq_unlink(qn) != 0 ? ipc__neg_errno() : 0;
+}
+
+IPC_API int ipc_mq_getattr(int mq, ipc_mq_attr *attr) {
+    struct mq_attr a;
+    if (!attr) return -EINVAL;
+    if (mq_getattr((mqd_t)mq, &a) != 0) return ipc__neg_errno();
+    attr->max_msgs = a.mq_maxmsg;
+    attr->msg_size = a.mq_msgsize;
+    attr->cur_msgs = a.mq_curmsgs;
+    attr->nonblock = (a.mq_flags & O_NONBLOCK) != 0;
+    return 0;
+}
+
+/* One attempt that never sleeps whatever the queue's O_NONBLOCK: an absolute
+   CLOCK_REALTIME timeout already in the past. Waiting is poll()'s job, on the monotonic
+   deadline. Returns the result, or -EAGAIN when it would have to wait. */
+static ssize_t ipc__mq_try(int mq, void *buf, size_t len, unsigned *prio, unsigned sprio,
+                           int send) {
+    static const struct timespec past = {0, 0};
+    for (;;) {
+        ssize_t r = send ? mq_timedsend((mqd_t)mq, (const char *)buf, len, sprio, &past)
+                         : mq_timedreceive((mqd_t)mq, (char *)buf, len, prio, &past);
+        if (r >= 0) return r;
+        if (errno == EINTR) continue;
+        return (errno == ETIMEDOUT || errno == EAGAIN) ? -EAGAIN : ipc__neg_errno();
+    }
+}
+
+static ssize_t ipc__mq_xfer(int mq, void *buf, size_t len, unsigned *prio, unsigned sprio, int send,
+                            int64_t timeout_ns) {
+    int64_t dl = ipc_deadline_make(timeout_ns);
+    if (dl < IPC_FOREVER) return -EINVAL;
+    if (mq < 0) return -EBADF;
+    for (;;) {
+        ssize_t r = ipc__mq_try(mq, buf, len, prio, sprio, send);
+        int p;
+        if (r != -EAGAIN) return r;
+        p = ipc__poll_until(mq, send ? POLLOUT : POLLIN, dl);
+        if (p < 0) return p;
+    }
+}
+
+IPC_API int ipc_mq_send(int mq, const void *msg, size_t len, unsigned prio, int64_t timeout_ns) {
+    ssize_t r;
+    if (!msg && len) return -EINVAL;
+    if (prio >= 32768) return -EINVAL;
+    r = ipc__mq_xfer(mq, (void *)(uintptr_t)msg, len, NULL, prio, 1, timeout_ns);
+    return r < 0 ? (int)r : 0;
+}
+
+IPC_API ssize_t ipc_mq_recv(int mq, void *buf, size_t cap, unsigned *prio, int64_t timeout_ns) {
+    if (!buf) return -EINVAL;
+    return ipc__mq_xfer(mq, buf, cap, prio, 0, 0, timeout_ns);
+}
+
+IPC_API int ipc_mq_notify_signal(int mq, int signo, int value) {
+    struct sigevent ev;
+    if (signo <= 0) return -EINVAL; /* the kernel checks the upper bound */
+    memset(&ev, 0, sizeof ev);
+    ev.sigev_notify = SIGEV_SIGNAL;
+    ev.sigev_signo = signo;
+    ev.sigev_value.sival_int = value;
+    return mq_notify((mqd_t)mq, &ev) != 0 ? ipc__neg_errno() : 0;
+}
+
+IPC_API int ipc_mq_notify_thread(int mq, void (*fn)(union sigval), void *arg) {
+    struct sigevent ev;
+    if (!fn) return -EINVAL;
+    memset(&ev, 0, sizeof ev);
+    ev.sigev_notify = SIGEV_THREAD;
+    ev.sigev_notify_function = fn;
+    ev.sigev_value.sival_ptr = arg;
+    return mq_notify((mqd_t)mq, &ev) != 0 ? ipc__neg_errno() : 0;
+}
+
+IPC_API int ipc_mq_notify_cancel(int mq) {
+    return mq_notify((mqd_t)mq, NULL) != 0 ? ipc__neg_errno() : 0;
+}
+
+/* ==== 10. System V message queues ==== >>msgq */
+
+IPC_API int ipc_msgq_create(int key, unsigned mode) {
+    int id;
+    if (mode == 0) mode = 0600;
+    if (mode & ~0777u) return -EINVAL;
+    id = msgget((key_t)key, IPC_CREAT | IPC_EXCL | (int)mode); /* no umask for System V */
+    return id < 0 ? ipc__neg_errno() : id;
+}
+
+IPC_API int ipc_msgq_open(int key) {
+    int id;
+    if (key == IPC_PRIVATE) return -EINVAL; /* msgget would make a new queue */
+    id = msgget((key_t)key, 0);
+    return id < 0 ? ipc__neg_errno() : id;
+}
+
+IPC_API int ipc_msgq_remove(int id) {
+    return msgctl(id, IPC_RMID, NULL) != 0 ? ipc__neg_errno() : 0;
+}
+
+IPC_API int ipc_msgq_stat(int id, ipc_msgq_info *info) {
+    struct msqid_ds ds;
+    if (!info) return -EINVAL;
+    if (msgctl(id, IPC_STAT, &ds) != 0) return ipc__neg_errno();
+    info->msgs = (size_t)ds.msg_qnum;
+#ifdef __GLIBC__
+    info->bytes = (size_t)ds.__msg_cbytes;
+#else
+    info->bytes = (size_t)ds.msg_cbytes;
+#endif
+    info->max_bytes = (size_t)ds.msg_qbytes;
+    info->last_send_pid = ds.msg_lspid;
+    info->last_recv_pid = ds.msg_lrpid;
+    info->mode = (unsigned)ds.msg_perm.mode & 0777u;
+    info->uid = (unsigned)ds.msg_perm.uid;
+    return 0;
+}
+
+/* The kernel has no timed msgsnd/msgrcv. IPC_FOREVER blocks in the kernel, where a
+   removal wakes us; a deadline polls with IPC_NOWAIT and a capped backoff. */
+static ssize_t ipc__msgq_xfer(int id, void *buf, size_t len, long type, int flags, int send,
+                              int64_t timeout_ns) {
+    int64_t dl = ipc_deadline_make(timeout_ns), step = 50000;
+    int waited = 0;
+    if (dl < IPC_FOREVER) return -EINVAL;
+    if (id < 0) return -EINVAL;
+    if (dl != IPC_FOREVER) flags |= IPC_NOWAIT;
+    for (;;) {
+        ssize_t r = send ? (ssize_t)msgsnd(id, buf, len, flags) : msgrcv(id, buf, len, type, flags);
+        int e;
+        if (r >= 0) return r;
+        e = errno;
+        if (e == EINTR) continue;
+        if (e == EIDRM || (e == EINVAL && waited)) return -EIDRM; /* removed, id now invalid */
+        if (e == E2BIG) return -EMSGSIZE;
+        if (e == EINVAL && send &&
+            len > (size_t)ipc__sysctl_long("/proc/sys/kernel/msgmax", LONG_MAX))
+            return -EMSGSIZE;
+        if (e != EAGAIN && e != ENOMSG) return -e;
+        waited = 1;
+        if ((e = ipc__backoff(&step, 2000000, dl)) < 0) return e;
+    }
+}
+
+IPC_API int ipc_msgq_send(int id, const void *msg, size_t len, int64_t timeout_ns) {
+    long type;
+    ssize_t r;
+    if (!msg || len > (size_t)SSIZE_MAX) return -EINVAL;
+    memcpy(&type, msg, sizeof type);
+    if (type <= 0) return -EINVAL;
+    r = ipc__msgq_xfer(id, (void *)(uintptr_t)msg, len, 0, 0, 1, timeout_ns);
+    return r < 0 ? (int)r : 0;
+}
+
+IPC_API ssize_t ipc_msgq_recv(int id, void *buf, size_t cap, long type, unsigned flags,
+                              int64_t timeout_ns) {
+    int fl = 0;
+    if (!buf || cap > (size_t)SSIZE_MAX || (flags & ~3u)) return -EINVAL;
+    if (flags & IPC_MSGQ_TRUNCATE) fl |= MSG_NOERROR;
+    if (flags & IPC_MSGQ_EXCEPT) fl |= MSG_EXCEPT;
+    return ipc__msgq_xfer(id, buf, cap, type, fl, 0, timeout_ns);
 }
 
 #endif /* IPC_IMPLEMENTATION */
