@@ -884,6 +884,19 @@ static IPC__UNUSED int ipc__expired(int64_t deadline) {
     return deadline == 0 ? -EAGAIN : -ETIMEDOUT;
 }
 
+/* Sleep one step of a capped exponential backoff, never past the deadline. For the few
+   kernel objects that offer no event to wait on. 0, or the expiry error. */
+static IPC__UNUSED int ipc__backoff(int64_t *step, int64_t cap, int64_t deadline) {
+    int64_t left = ipc_deadline_left(deadline), ns = *step;
+    struct timespec ts;
+    if (left == 0) return ipc__expired(deadline);
+    if (left != IPC_FOREVER && ns > left) ns = left;
+    ipc__ns_to_timespec(ns, &ts);
+    nanosleep(&ts, NULL); /* EINTR: the caller simply tries again sooner */
+    *step = *step * 2 > cap ? cap : *step * 2;
+    return 0;
+}
+
 /* ==== 3. File-descriptor I/O ==== >>fdio */
 
 /* How a transfer on an fd is attempted without blocking, learnt on the first try:
@@ -1133,6 +1146,14 @@ IPC_API int ipc_fd_set_nonblock(int fd, int on) {
 
 IPC_API int ipc_fd_set_cloexec(int fd, int on) {
     return ipc__fd_flag(fd, F_GETFD, F_SETFD, FD_CLOEXEC, on);
+}
+
+IPC_API int ipc_fd_close(int *fd) {
+    int r = 0;
+    if (!fd) return -EINVAL;
+    if (*fd >= 0 && close(*fd) != 0 && errno != EINTR) r = ipc__neg_errno();
+    *fd = -1;
+    return r;
 }
 
 /* ==== 4. Shared memory ==== >>shm */
@@ -2301,27 +2322,6 @@ IPC_API int ipc_ring_close(ipc_ring *r) {
 #ifndef SYS_pidfd_send_signal
 #define SYS_pidfd_send_signal 424
 #endif
-
-/* Sleep one step of a capped exponential backoff, never past the deadline. For the few
-   kernel objects that offer no event to wait on. 0, or the expiry error. */
-static int ipc__backoff(int64_t *step, int64_t cap, int64_t deadline) {
-    int64_t left = ipc_deadline_left(deadline), ns = *step;
-    struct timespec ts;
-    if (left == 0) return ipc__expired(deadline);
-    if (left != IPC_FOREVER && ns > left) ns = left;
-    ipc__ns_to_timespec(ns, &ts);
-    nanosleep(&ts, NULL); /* EINTR: the caller simply tries again sooner */
-    *step = *step * 2 > cap ? cap : *step * 2;
-    return 0;
-}
-
-IPC_API int ipc_fd_close(int *fd) {
-    int r = 0;
-    if (!fd) return -EINVAL;
-    if (*fd >= 0 && close(*fd) != 0 && errno != EINTR) r = ipc__neg_errno();
-    *fd = -1;
-    return r;
-}
 
 IPC_API ssize_t ipc_pipe_capacity(int fd) {
     int r = fcntl(fd, F_GETPIPE_SZ);
