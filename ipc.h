@@ -48,6 +48,7 @@
        8. Message framing over byte streams  >>frame
        9. POSIX message queues               >>mq
       10. System V message queues            >>msgq
+      11. Sockets                            >>sock
 
    VERSION
        0.1.0  errors, deadlines, fd I/O, shared memory (POSIX, memfd, System V,
@@ -645,6 +646,163 @@ IPC_API int ipc_msgq_send(int id, const void *msg, size_t len, int64_t timeout_n
 IPC_API ssize_t ipc_msgq_recv(int id, void *buf, size_t cap, long type, unsigned flags,
                               int64_t timeout_ns);
 
+/* ==== 11. Sockets ==== */
+
+/* Unix, TCP and UDP sockets named by endpoint strings, one syntax for every call:
+       unix:/run/app.sock     unix:@name (abstract: no file, no permissions)
+       tcp:127.0.0.1:5000     tcp:[::1]:5000     tcp:localhost:5000     udp:0.0.0.0:0
+   Host names are resolved with getaddrinfo (which may block on DNS; the first address
+   counts); numeric addresses never touch the resolver. Every socket is close-on-exec,
+   every send is MSG_NOSIGNAL (a closed peer is -EPIPE, never SIGPIPE), and every wait
+   is bounded by its deadline. Sockets are plain fds: ipc_fd_write_all,
+   ipc_fd_read_exact and the framing of section 8 work on stream sockets as they are. */
+
+enum { IPC_SOCK_STREAM = 1, IPC_SOCK_DGRAM = 2, IPC_SOCK_SEQPACKET = 5 }; /* = SOCK_* */
+
+/* An address as the kernel takes it (a struct sockaddr_storage and its length), and the
+   socket type it is for. */
+typedef struct ipc_sockaddr {
+    union {
+        unsigned char bytes[128];
+        uint64_t align;
+    } u;
+    uint32_t len;
+    int type; /* IPC_SOCK_* */
+} ipc_sockaddr;
+
+enum {
+    IPC_SOCK_NONBLOCK = 1,   /* the returned fd is O_NONBLOCK */
+    IPC_SOCK_NODELAY = 2,    /* TCP_NODELAY: no Nagle delay for small writes */
+    IPC_SOCK_KEEPALIVE = 4,  /* SO_KEEPALIVE (the kernel's timers) */
+    IPC_SOCK_REUSEPORT = 8,  /* SO_REUSEPORT: several listeners share a port */
+    IPC_SOCK_BROADCAST = 16, /* SO_BROADCAST: UDP may send to broadcast addresses */
+    IPC_SOCK_V6ONLY = 32     /* IPV6_V6ONLY: an IPv6 wildcard does not take IPv4 */
+};
+
+typedef struct ipc_sock_opts {
+    int type;       /* 0 = by scheme (unix, tcp: stream; udp: datagram); for unix:
+                       IPC_SOCK_DGRAM or IPC_SOCK_SEQPACKET */
+    int backlog;    /* listen queue; 0 = SOMAXCONN */
+    unsigned flags; /* IPC_SOCK_* */
+    unsigned mode;  /* permission bits of a unix socket file; 0 = 0600 */
+} ipc_sock_opts;
+
+/* Parse an endpoint. -EINVAL for anything malformed (scheme, brackets, port outside
+   0..65535, empty parts), -ENAMETOOLONG for a unix path over 107 bytes, -ENOENT for a host
+   name that does not resolve. Thread-safe. */
+IPC_API int ipc_sock_parse(const char *endpoint, ipc_sockaddr *addr);
+
+/* Format an address as an endpoint: the length written (without the NUL), -ENOSPC if
+   cap is too small, -EINVAL for an address family it cannot name. An unnamed unix
+   socket (a socketpair end, an unbound client) formats as "unix:". */
+IPC_API int ipc_sock_format(const ipc_sockaddr *addr, char *buf, size_t cap);
+
+/* A listening stream (or unix seqpacket) socket: its fd, non-blocking so that accepts
+   can keep their deadlines and epoll can drive it. TCP gets SO_REUSEADDR; port 0 picks a
+   free port (ipc_sock_local tells which). A unix path is created with opts->mode exactly;
+   a socket file left by a dead server is replaced, but only when it is a socket and
+   connecting to it is refused (checked and replaced under a lock on the directory, so
+   two servers starting at once cannot both take it); -EADDRINUSE while a server
+   accepts there, -EEXIST when anything else is at the path. */
+IPC_API int ipc_sock_listen(const char *endpoint, const ipc_sock_opts *opts);
+
+/* Accept one connection before the deadline: its fd (close-on-exec, blocking), and the
+   peer's address in *peer when not NULL. Retries EINTR and connections aborted before
+   they were accepted. */
+IPC_API int ipc_sock_accept(int lfd, ipc_sockaddr *peer, int64_t timeout_ns);
+
+/* Connect a stream or seqpacket socket (or a connected datagram socket) to endpoint
+   before the deadline: the fd, or -ECONNREFUSED, -ETIMEDOUT/-EAGAIN, -ENOENT (no unix
+   socket at the path). Non-blocking connect and poll underneath; a unix server whose
+   backlog is full is retried until the deadline. */
+IPC_API int ipc_sock_connect(const char *endpoint, const ipc_sock_opts *opts, int64_t timeout_ns);
+
+/* A datagram socket bound to endpoint (udp:, or unix: with type IPC_SOCK_DGRAM; unix
+   paths as ipc_sock_listen). "udp:0.0.0.0:0" is any port on every interface. */
+IPC_API int ipc_sock_bind(const char *endpoint, const ipc_sock_opts *opts);
+
+/* socketpair(AF_UNIX, type): the related-process shortcut. Both close-on-exec. */
+IPC_API int ipc_sock_pair(int fds[2], int type);
+
+/* The address a socket is bound to (getsockname) or connected to (getpeername). */
+IPC_API int ipc_sock_local(int fd, ipc_sockaddr *addr);
+IPC_API int ipc_sock_peer(int fd, ipc_sockaddr *addr);
+
+/* Remove the socket file of a unix endpoint, if it is a socket (-EINVAL otherwise).
+   A no-op for abstract names. */
+IPC_API int ipc_sock_unlink(const char *endpoint);
+
+/* Send all len bytes (a stream), or one whole message (datagram, seqpacket: the kernel
+   takes it whole or not at all). Returns len; -EPIPE (peer gone), -EMSGSIZE (datagram
+   too large), -ETIMEDOUT/-EAGAIN (on a stream, *done tells how much went out when not
+   NULL). */
+IPC_API ssize_t ipc_sock_send(int fd, const void *buf, size_t len, int64_t timeout_ns,
+                              size_t *done);
+
+/* Receive: on a stream, 1..cap bytes (-EPIPE at end of stream); on a datagram or
+   seqpacket socket, one message (a seqpacket peer that closed is -EPIPE). A datagram
+   longer than cap is -EMSGSIZE and, as the kernel drops the rest, lost: ask
+   ipc_sock_next_size first where that matters. */
+IPC_API ssize_t ipc_sock_recv(int fd, void *buf, size_t cap, int64_t timeout_ns);
+
+/* Datagrams with addresses: send to `to`; receive with the sender's address in *from. */
+IPC_API ssize_t ipc_sock_sendto(int fd, const void *buf, size_t len, const ipc_sockaddr *to,
+                                int64_t timeout_ns);
+IPC_API ssize_t ipc_sock_recvfrom(int fd, void *buf, size_t cap, ipc_sockaddr *from,
+                                  int64_t timeout_ns);
+
+/* Wait for the next datagram and return its size without taking it (MSG_PEEK|MSG_TRUNC). */
+IPC_API ssize_t ipc_sock_next_size(int fd, int64_t timeout_ns);
+
+/* shutdown(): IPC_SHUT_RD, IPC_SHUT_WR (half-close: the peer reads end of stream) or
+   IPC_SHUT_RDWR. */
+enum { IPC_SHUT_RD = 0, IPC_SHUT_WR = 1, IPC_SHUT_RDWR = 2 };
+IPC_API int ipc_sock_shutdown(int fd, int how);
+
+/* Set IPC_SOCK_NODELAY, IPC_SOCK_KEEPALIVE, IPC_SOCK_BROADCAST (on or off) on a socket. */
+IPC_API int ipc_sock_set(int fd, unsigned flag, int on);
+
+/* Multicast: join or leave group (an endpoint such as "udp:239.1.2.3:0" or
+   "udp:[ff02::1234]:0"; the port is ignored) on interface ifname (NULL: the kernel's
+   choice; "lo" for tests on one machine). ipc_sock_multicast_if sends this socket's
+   multicast out of ifname, with loopback to local members on. */
+IPC_API int ipc_sock_join(int fd, const char *group, const char *ifname);
+IPC_API int ipc_sock_leave(int fd, const char *group, const char *ifname);
+IPC_API int ipc_sock_multicast_if(int fd, const char *group, const char *ifname);
+
+/* fd passing over a unix socket (SCM_RIGHTS). Send len >= 1 bytes with nfds descriptors
+   (1..IPC_SOCK_MAX_FDS); they ride with the first byte. Returns len, errors as
+   ipc_sock_send. */
+#define IPC_SOCK_MAX_FDS 253
+IPC_API ssize_t ipc_sock_send_fds(int fd, const void *buf, size_t len, const int *fds, int nfds,
+                                  int64_t timeout_ns);
+
+/* Receive data and up to *nfds descriptors (close-on-exec) into fds; *nfds becomes the
+   number received (0 when the data carried none). Returns the bytes received. If
+   anything goes wrong the call fails and every descriptor that arrived is closed, so
+   the process's fd count is as before: -EMSGSIZE when more descriptors came than *nfds
+   (or a datagram was truncated), -EMFILE when the fd table was full (the kernel drops
+   what it cannot install), -EPIPE, -ETIMEDOUT/-EAGAIN. */
+IPC_API ssize_t ipc_sock_recv_fds(int fd, void *buf, size_t cap, int *fds, int *nfds,
+                                  int64_t timeout_ns);
+
+/* The credentials of a unix peer (SO_PEERCRED): as of connect (or socketpair). */
+typedef struct ipc_peercred {
+    pid_t pid;
+    unsigned uid, gid;
+} ipc_peercred;
+IPC_API int ipc_sock_peercred(int fd, ipc_peercred *cred);
+
+/* A pidfd of the unix peer (SO_PEERPIDFD, Linux 6.5+): a handle that never names a
+   recycled pid (see ipc_proc). -ENOPROTOOPT on older kernels, where there is no race-free
+   way: use the pid from ipc_sock_peercred knowing that it may be reused. */
+IPC_API int ipc_sock_peer_pidfd(int fd);
+
+/* Hand a ring to an unrelated process without any name in /dev/shm: its fd rides over a
+   unix socket with a one-byte message, and the peer attaches to it with role. */
+IPC_API int ipc_sock_send_ring(int fd, const ipc_ring *r, int64_t timeout_ns);
+IPC_API int ipc_sock_recv_ring(int fd, ipc_ring *r, int role, int64_t timeout_ns);
+
 #ifdef __cplusplus
 }
 #endif
@@ -679,6 +837,12 @@ IPC_API ssize_t ipc_msgq_recv(int id, void *buf, size_t cap, long type, unsigned
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
+#include <arpa/inet.h>
+#include <net/if.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <sys/file.h>
 #include <sys/ipc.h>
 #include <sys/mman.h>
 #include <sys/msg.h>
@@ -687,6 +851,7 @@ IPC_API ssize_t ipc_msgq_recv(int id, void *buf, size_t cap, long type, unsigned
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/uio.h>
+#include <sys/un.h>
 #include <sys/wait.h>
 
 #ifndef IPC_ASSERT
@@ -1115,22 +1280,25 @@ IPC_API ssize_t ipc_fd_read_some(int fd, void *buf, size_t cap, int64_t timeout_
     return ipc__io_call(fd, buf, cap, 0, 0, timeout_ns, NULL);
 }
 
-IPC_API int ipc_fd_wait(int fd, int events, int64_t timeout_ns) {
-    int64_t dl = ipc_deadline_make(timeout_ns);
+/* ipc__poll_until, except that a zero deadline ("try once") still asks the kernel. */
+static int ipc__poll_dl(int fd, int events, int64_t dl) {
     struct pollfd p;
     int r;
+    if (dl != 0) return ipc__poll_until(fd, events, dl);
+    p.fd = fd;
+    p.events = (short)events;
+    p.revents = 0;
+    r = poll(&p, 1, 0);
+    if (r < 0) return errno == EINTR ? -EAGAIN : ipc__neg_errno();
+    if (r == 0) return -EAGAIN;
+    return (p.revents & POLLNVAL) ? -EBADF : p.revents;
+}
+
+IPC_API int ipc_fd_wait(int fd, int events, int64_t timeout_ns) {
+    int64_t dl = ipc_deadline_make(timeout_ns);
     if (fd < 0) return -EBADF;
     if (dl < IPC_FOREVER) return (int)dl;
-    if (dl == 0) { /* try once: report the current state without sleeping */
-        p.fd = fd;
-        p.events = (short)events;
-        p.revents = 0;
-        r = poll(&p, 1, 0);
-        if (r < 0) return ipc__neg_errno();
-        if (r == 0) return -EAGAIN;
-        return (p.revents & POLLNVAL) ? -EBADF : p.revents;
-    }
-    return ipc__poll_until(fd, events, dl);
+    return ipc__poll_dl(fd, events, dl);
 }
 
 static int ipc__fd_flag(int fd, int get, int set, int bit, int on) {
@@ -2609,6 +2777,10 @@ IPC_API int ipc_proc_spawn(ipc_proc *p, const char *file, char *const argv[],
         else if ((r = ipc__fd_above2(&fds[i][0])) == 0)
             r = ipc__fd_above2(&fds[i][1]);
     }
+    /* A path is checked first: where posix_spawn runs as a plain fork (qemu-user, old C
+       libraries), the exec error would otherwise surface only as exit status 127. */
+    if (r == 0 && strchr(file, '/') && faccessat(AT_FDCWD, file, X_OK, AT_EACCESS) != 0)
+        r = ipc__neg_errno();
     if (r < 0) goto out_fds;
     if ((r = -posix_spawn_file_actions_init(&fa)) < 0) goto out_fds;
     if ((r = -posix_spawnattr_init(&at)) < 0) goto out_fa;
@@ -3062,6 +3234,725 @@ IPC_API ssize_t ipc_msgq_recv(int id, void *buf, size_t cap, long type, unsigned
     if (flags & IPC_MSGQ_TRUNCATE) fl |= MSG_NOERROR;
     if (flags & IPC_MSGQ_EXCEPT) fl |= MSG_EXCEPT;
     return ipc__msgq_xfer(id, buf, cap, type, fl, 0, timeout_ns);
+}
+
+/* ==== 11. Sockets ==== >>sock */
+
+#ifndef SO_PEERPIDFD
+#define SO_PEERPIDFD 77
+#endif
+
+#define IPC__SA(a)    ((struct sockaddr *)(uintptr_t)(a)->u.bytes)
+#define IPC__UN(a)    ((struct sockaddr_un *)(uintptr_t)(a)->u.bytes)
+#define IPC__SUN_OFF  offsetof(struct sockaddr_un, sun_path)
+#define IPC__SUN_SIZE sizeof(((struct sockaddr_un *)0)->sun_path)
+
+static int ipc__sock_resolve(const char *host, int bracketed, ipc_sockaddr *a, unsigned port) {
+    struct sockaddr_in *in4 = (struct sockaddr_in *)(void *)a->u.bytes;
+    struct sockaddr_in6 *in6 = (struct sockaddr_in6 *)(void *)a->u.bytes;
+    struct addrinfo hints, *res = NULL;
+    const char *c;
+    int r;
+    if (!bracketed && inet_pton(AF_INET, host, &in4->sin_addr) == 1) {
+        in4->sin_family = AF_INET;
+        in4->sin_port = htons((uint16_t)port);
+        a->len = sizeof *in4;
+        return 0;
+    }
+    if (bracketed) { /* an IPv6 literal, with an optional %scope */
+        char addr[64];
+        const char *pct = strchr(host, '%');
+        size_t n = pct ? (size_t)(pct - host) : strlen(host);
+        if (n == 0 || n >= sizeof addr) return -EINVAL;
+        memcpy(addr, host, n);
+        addr[n] = 0;
+        if (inet_pton(AF_INET6, addr, &in6->sin6_addr) != 1) return -EINVAL;
+        if (pct) {
+            char *end;
+            unsigned long idx = strtoul(pct + 1, &end, 10);
+            if (!pct[1]) return -EINVAL;
+            if (*end) idx = if_nametoindex(pct + 1);
+            if (idx == 0 || idx > UINT32_MAX) return -EINVAL;
+            in6->sin6_scope_id = (uint32_t)idx;
+        }
+        in6->sin6_family = AF_INET6;
+        in6->sin6_port = htons((uint16_t)port);
+        a->len = sizeof *in6;
+        return 0;
+    }
+    for (c = host; *c; c++) /* a host name: letters, digits, '-', '.', '_' */
+        if (!((*c >= 'a' && *c <= 'z') || (*c >= 'A' && *c <= 'Z') || (*c >= '0' && *c <= '9') ||
+              *c == '-' || *c == '.' || *c == '_'))
+            return -EINVAL;
+    memset(&hints, 0, sizeof hints);
+    hints.ai_family = AF_UNSPEC;
+    hints.ai_socktype = a->type == IPC_SOCK_DGRAM ? SOCK_DGRAM : SOCK_STREAM;
+    r = getaddrinfo(host, NULL, &hints, &res);
+    if (r != 0) {
+        if (r == EAI_SYSTEM) return ipc__neg_errno();
+        if (r == EAI_AGAIN) return -EAGAIN;
+        if (r == EAI_MEMORY) return -ENOMEM;
+        return -ENOENT;
+    }
+    r = -ENOENT;
+    if (res && res->ai_addrlen <= sizeof a->u.bytes &&
+        (res->ai_family == AF_INET || res->ai_family == AF_INET6)) {
+        memcpy(a->u.bytes, res->ai_addr, res->ai_addrlen);
+        a->len = (uint32_t)res->ai_addrlen;
+        if (res->ai_family == AF_INET)
+            in4->sin_port = htons((uint16_t)port);
+        else
+            in6->sin6_port = htons((uint16_t)port);
+        r = 0;
+    }
+    freeaddrinfo(res);
+    return r;
+}
+
+IPC_API int ipc_sock_parse(const char *endpoint, ipc_sockaddr *addr) {
+    const char *p, *hs, *he, *ps;
+    char host[256];
+    unsigned port = 0;
+    size_t n;
+    int bracketed = 0;
+    if (!addr) return -EINVAL;
+    memset(addr, 0, sizeof *addr);
+    if (!endpoint) return -EINVAL;
+    if (strncmp(endpoint, "unix:", 5) == 0) {
+        struct sockaddr_un *un = IPC__UN(addr);
+        p = endpoint + 5;
+        n = strlen(p);
+        if (n == 0 || (p[0] == '@' && n == 1)) return -EINVAL;
+        /* a path needs its NUL; an abstract name's '@' becomes the leading NUL */
+        if (n + (p[0] != '@') > IPC__SUN_SIZE) return -ENAMETOOLONG;
+        un->sun_family = AF_UNIX;
+        memcpy(un->sun_path, p, n);
+        if (p[0] == '@') un->sun_path[0] = 0;
+        addr->len = (uint32_t)(IPC__SUN_OFF + n + (p[0] != '@'));
+        addr->type = IPC_SOCK_STREAM;
+        return 0;
+    }
+    if (strncmp(endpoint, "tcp:", 4) == 0)
+        addr->type = IPC_SOCK_STREAM;
+    else if (strncmp(endpoint, "udp:", 4) == 0)
+        addr->type = IPC_SOCK_DGRAM;
+    else
+        return -EINVAL;
+    p = endpoint + 4;
+    if (*p == '[') {
+        bracketed = 1;
+        hs = p + 1;
+        he = strchr(hs, ']');
+        if (!he || he[1] != ':') return -EINVAL;
+        ps = he + 2;
+    } else {
+        hs = p;
+        he = strrchr(p, ':');
+        if (!he) return -EINVAL;
+        ps = he + 1;
+        if (memchr(hs, ':', (size_t)(he - hs))) return -EINVAL; /* IPv6 needs brackets */
+    }
+    n = (size_t)(he - hs);
+    if (n == 0 || n >= sizeof host || !*ps || strlen(ps) > 5) return -EINVAL;
+    for (; *ps; ps++) {
+        if (*ps < '0' || *ps > '9') return -EINVAL;
+        port = port * 10 + (unsigned)(*ps - '0');
+    }
+    if (port > 65535) return -EINVAL;
+    memcpy(host, hs, n);
+    host[n] = 0;
+    return ipc__sock_resolve(host, bracketed, addr, port);
+}
+
+IPC_API int ipc_sock_format(const ipc_sockaddr *addr, char *buf, size_t cap) {
+    char tmp[IPC__SUN_SIZE + 16], ip[64];
+    int n;
+    if (!addr || !buf) return -EINVAL;
+    switch (IPC__SA(addr)->sa_family) {
+    case AF_INET: {
+        const struct sockaddr_in *a = (const struct sockaddr_in *)(const void *)addr->u.bytes;
+        if (!inet_ntop(AF_INET, &a->sin_addr, ip, sizeof ip)) return -EINVAL;
+        n = snprintf(tmp, sizeof tmp, "%s:%s:%u", addr->type == IPC_SOCK_DGRAM ? "udp" : "tcp", ip,
+                     (unsigned)ntohs(a->sin_port));
+        break;
+    }
+    case AF_INET6: {
+        const struct sockaddr_in6 *a = (const struct sockaddr_in6 *)(const void *)addr->u.bytes;
+        char scope[16] = "";
+        if (!inet_ntop(AF_INET6, &a->sin6_addr, ip, sizeof ip)) return -EINVAL;
+        if (a->sin6_scope_id) snprintf(scope, sizeof scope, "%%%u", (unsigned)a->sin6_scope_id);
+        n = snprintf(tmp, sizeof tmp, "%s:[%s%s]:%u", addr->type == IPC_SOCK_DGRAM ? "udp" : "tcp",
+                     ip, scope, (unsigned)ntohs(a->sin6_port));
+        break;
+    }
+    case AF_UNIX: {
+        const char *path = IPC__UN(addr)->sun_path;
+        size_t plen = addr->len > IPC__SUN_OFF ? addr->len - IPC__SUN_OFF : 0, k;
+        if (plen > IPC__SUN_SIZE) return -EINVAL;
+        memcpy(tmp, "unix:", 5);
+        n = 5;
+        if (plen > 0 && path[0] == 0) { /* abstract: the bytes after the NUL, exactly */
+            for (k = 1; k < plen; k++)
+                if (path[k] == 0) return -EINVAL;
+            tmp[n++] = '@';
+            memcpy(tmp + n, path + 1, plen - 1);
+            n += (int)(plen - 1);
+        } else {
+            for (k = 0; k < plen && path[k]; k++)
+                tmp[n++] = path[k];
+        }
+        tmp[n] = 0;
+        break;
+    }
+    default: return -EINVAL;
+    }
+    if (n < 0 || (size_t)n >= cap) return -ENOSPC;
+    memcpy(buf, tmp, (size_t)n + 1);
+    return n;
+}
+
+/* Parse endpoint and settle the socket type from the scheme and the options. */
+static int ipc__sock_prepare(const char *endpoint, const ipc_sock_opts *o, ipc_sockaddr *a) {
+    int r = ipc_sock_parse(endpoint, a);
+    if (r < 0) return r;
+    if (o && ((o->flags & ~63u) || o->backlog < 0 || (o->mode & ~0777u))) return -EINVAL;
+    if (o && o->type) {
+        int fam = IPC__SA(a)->sa_family;
+        if (o->type != IPC_SOCK_STREAM && o->type != IPC_SOCK_DGRAM &&
+            o->type != IPC_SOCK_SEQPACKET)
+            return -EINVAL;
+        if (fam != AF_UNIX && o->type != a->type) return -EINVAL; /* tcp is a stream... */
+        a->type = o->type;
+    }
+    return 0;
+}
+
+static int ipc__setopt(int fd, int level, int name, int v) {
+    return setsockopt(fd, level, name, &v, sizeof v) != 0 ? ipc__neg_errno() : 0;
+}
+
+IPC_API int ipc_sock_set(int fd, unsigned flag, int on) {
+    on = on != 0;
+    switch (flag) {
+    case IPC_SOCK_NODELAY: return ipc__setopt(fd, IPPROTO_TCP, TCP_NODELAY, on);
+    case IPC_SOCK_KEEPALIVE: return ipc__setopt(fd, SOL_SOCKET, SO_KEEPALIVE, on);
+    case IPC_SOCK_BROADCAST: return ipc__setopt(fd, SOL_SOCKET, SO_BROADCAST, on);
+    case IPC_SOCK_REUSEPORT: return ipc__setopt(fd, SOL_SOCKET, SO_REUSEPORT, on);
+    case IPC_SOCK_V6ONLY: return ipc__setopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, on);
+    default: return -EINVAL;
+    }
+}
+
+/* A socket for a, with the option flags that apply before bind/connect. */
+static int ipc__sock_new(const ipc_sockaddr *a, unsigned flags, int *fd) {
+    int fam = IPC__SA(a)->sa_family, r = 0;
+    unsigned f;
+    *fd = socket(fam, a->type | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+    if (*fd < 0) return ipc__neg_errno();
+    for (f = IPC_SOCK_NODELAY; f <= IPC_SOCK_V6ONLY && r == 0; f <<= 1) {
+        if (!(flags & f) || fam == AF_UNIX) continue;
+        if (f == IPC_SOCK_NODELAY && a->type != IPC_SOCK_STREAM) continue;
+        if (f == IPC_SOCK_V6ONLY && fam != AF_INET6) continue;
+        if (f == IPC_SOCK_REUSEPORT && a->type == IPC_SOCK_DGRAM) /* UDP groups share ports */
+            r = ipc__setopt(*fd, SOL_SOCKET, SO_REUSEADDR, 1);
+        if (r == 0) r = ipc_sock_set(*fd, f, 1);
+    }
+    if (r < 0) ipc_fd_close(fd);
+    return r;
+}
+
+/* bind (and listen, when backlog >= 0) on a unix path, replacing a dead server's socket
+   file. The socket inode's mode becomes the file's (less the umask), so the file is
+   never more open than asked; chmod then makes it exact. */
+static int ipc__sock_bind_unix(int fd, const ipc_sockaddr *a, unsigned mode, int backlog) {
+    const char *path = IPC__UN(a)->sun_path;
+    char dir[IPC__SUN_SIZE + 2];
+    const char *slash;
+    struct stat st;
+    int dfd, r, probe;
+    if (path[0] == 0) { /* abstract: no file, nothing stale */
+        if (bind(fd, IPC__SA(a), a->len) != 0) return ipc__neg_errno();
+        return (backlog >= 0 && listen(fd, backlog) != 0) ? ipc__neg_errno() : 0;
+    }
+    if (fchmod(fd, (mode_t)mode) != 0) return ipc__neg_errno();
+    if (bind(fd, IPC__SA(a), a->len) == 0) goto bound;
+    if (errno != EADDRINUSE) return ipc__neg_errno();
+    /* Something is at the path. Under an exclusive lock on the directory (taken by every
+       ipc.h server doing this), check it is a socket that refuses connections, remove it
+       and bind: two servers starting at once cannot both remove and re-create it. */
+    slash = strrchr(path, '/');
+    if (!slash)
+        memcpy(dir, ".", 2);
+    else if (slash == path)
+        memcpy(dir, "/", 2);
+    else {
+        memcpy(dir, path, (size_t)(slash - path));
+        dir[slash - path] = 0;
+    }
+    dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (dfd < 0) return ipc__neg_errno();
+    while ((r = flock(dfd, LOCK_EX)) != 0 && errno == EINTR) {
+    }
+    if (r != 0) {
+        r = ipc__neg_errno();
+        goto unlock;
+    }
+    if (lstat(path, &st) != 0) {
+        r = errno == ENOENT ? 0 : ipc__neg_errno(); /* gone meanwhile: just bind */
+    } else if (!S_ISSOCK(st.st_mode)) {
+        r = -EEXIST;
+    } else {
+        probe = socket(AF_UNIX, a->type | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+        if (probe < 0) {
+            r = ipc__neg_errno();
+        } else {
+            r = connect(probe, IPC__SA(a), a->len) == 0 ? -EADDRINUSE
+                : errno == ECONNREFUSED                 ? 0
+                : errno == ENOENT                       ? 0
+                                                        : -EADDRINUSE;
+            close(probe);
+            if (r == 0 && unlink(path) != 0 && errno != ENOENT) r = ipc__neg_errno();
+        }
+    }
+    if (r == 0 && bind(fd, IPC__SA(a), a->len) != 0) r = ipc__neg_errno();
+    if (r == 0 && backlog >= 0 && listen(fd, backlog) != 0) {
+        r = ipc__neg_errno();
+        unlink(path);
+    }
+unlock:
+    close(dfd); /* drops the lock */
+    if (r < 0) return r;
+    backlog = -1; /* listening already */
+bound:
+    if (chmod(path, (mode_t)mode) != 0 || (backlog >= 0 && listen(fd, backlog) != 0)) {
+        r = ipc__neg_errno();
+        unlink(path);
+        return r;
+    }
+    return 0;
+}
+
+static int ipc__sock_serve(const char *endpoint, const ipc_sock_opts *o, int dgram) {
+    ipc_sockaddr a;
+    unsigned mode = (o && o->mode) ? o->mode : 0600u, flags = o ? o->flags : 0;
+    int backlog = (o && o->backlog) ? o->backlog : SOMAXCONN, fd, r;
+    if ((r = ipc__sock_prepare(endpoint, o, &a)) < 0) return r;
+    if ((a.type == IPC_SOCK_DGRAM) != dgram) return -EINVAL;
+    if ((r = ipc__sock_new(&a, flags, &fd)) < 0) return r;
+    if (IPC__SA(&a)->sa_family == AF_UNIX) {
+        r = ipc__sock_bind_unix(fd, &a, mode, dgram ? -1 : backlog);
+    } else {
+        if (!dgram) r = ipc__setopt(fd, SOL_SOCKET, SO_REUSEADDR, 1);
+        if (r == 0 && bind(fd, IPC__SA(&a), a.len) != 0) r = ipc__neg_errno();
+        if (r == 0 && !dgram && listen(fd, backlog) != 0) r = ipc__neg_errno();
+    }
+    /* Listeners stay non-blocking (accept keeps its deadline even when another process
+       takes the connection first); datagram sockets follow the flag. */
+    if (r == 0 && dgram && !(flags & IPC_SOCK_NONBLOCK)) r = ipc_fd_set_nonblock(fd, 0);
+    if (r < 0) {
+        close(fd);
+        return r;
+    }
+    return fd;
+}
+
+IPC_API int ipc_sock_listen(const char *endpoint, const ipc_sock_opts *opts) {
+    return ipc__sock_serve(endpoint, opts, 0);
+}
+
+IPC_API int ipc_sock_bind(const char *endpoint, const ipc_sock_opts *opts) {
+    return ipc__sock_serve(endpoint, opts, 1);
+}
+
+static int ipc__sock_type(int fd) {
+    int t = 0;
+    socklen_t l = sizeof t;
+    return getsockopt(fd, SOL_SOCKET, SO_TYPE, &t, &l) != 0 ? ipc__neg_errno() : t;
+}
+
+IPC_API int ipc_sock_accept(int lfd, ipc_sockaddr *peer, int64_t timeout_ns) {
+    int64_t dl = ipc_deadline_make(timeout_ns);
+    ipc_sockaddr tmp;
+    ipc_sockaddr *a = peer ? peer : &tmp;
+    int fl, fd, r;
+    if (dl < IPC_FOREVER) return -EINVAL;
+    if ((fl = fcntl(lfd, F_GETFL)) < 0) return ipc__neg_errno();
+    memset(a, 0, sizeof *a);
+    for (;;) {
+        socklen_t len = sizeof a->u.bytes;
+        /* A blocking listener is polled first, so accept cannot block past the deadline
+           (unless another process takes the connection in between: ours are non-blocking). */
+        if (!(fl & O_NONBLOCK) && (r = ipc__poll_dl(lfd, POLLIN, dl)) < 0) return r;
+        fd = accept4(lfd, IPC__SA(a), &len, SOCK_CLOEXEC);
+        if (fd >= 0) {
+            a->len = len;
+            a->type = ipc__sock_type(fd);
+            return fd;
+        }
+        switch (errno) {
+        case EINTR:
+        case ECONNABORTED:
+        case EPROTO: /* errors of a connection that died before we took it: next one */
+        case ENETDOWN:
+        case EHOSTUNREACH:
+        case ENETUNREACH: continue;
+        case EAGAIN:
+            if ((r = ipc__poll_until(lfd, POLLIN, dl)) < 0) return r;
+            continue;
+        default: return ipc__neg_errno();
+        }
+    }
+}
+
+IPC_API int ipc_sock_connect(const char *endpoint, const ipc_sock_opts *opts, int64_t timeout_ns) {
+    int64_t dl = ipc_deadline_make(timeout_ns), step = 50000;
+    ipc_sockaddr a;
+    int fd, r, err;
+    socklen_t l = sizeof err;
+    if (dl < IPC_FOREVER) return -EINVAL;
+    if ((r = ipc__sock_prepare(endpoint, opts, &a)) < 0) return r;
+    if ((r = ipc__sock_new(&a, opts ? opts->flags : 0, &fd)) < 0) return r;
+    for (;;) {
+        if (connect(fd, IPC__SA(&a), a.len) == 0) break;
+        if (errno == EINPROGRESS || errno == EINTR) { /* TCP: wait for the handshake */
+            if ((r = ipc__poll_dl(fd, POLLOUT, dl)) < 0) goto fail;
+            if (getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &l) != 0) err = errno;
+            if (err == 0) break;
+            r = -err;
+            goto fail;
+        }
+        if (errno == EAGAIN && IPC__SA(&a)->sa_family == AF_UNIX) { /* backlog full */
+            if ((r = ipc__backoff(&step, 5000000, dl)) < 0) goto fail;
+            continue;
+        }
+        r = ipc__neg_errno();
+        goto fail;
+    }
+    if (!(opts && (opts->flags & IPC_SOCK_NONBLOCK)) && (r = ipc_fd_set_nonblock(fd, 0)) < 0)
+        goto fail;
+    return fd;
+fail:
+    close(fd);
+    return r;
+}
+
+IPC_API int ipc_sock_pair(int fds[2], int type) {
+    if (!fds || (type != IPC_SOCK_STREAM && type != IPC_SOCK_DGRAM && type != IPC_SOCK_SEQPACKET))
+        return -EINVAL;
+    return socketpair(AF_UNIX, type | SOCK_CLOEXEC, 0, fds) != 0 ? ipc__neg_errno() : 0;
+}
+
+static int ipc__sock_name(int fd, ipc_sockaddr *addr, int peer) {
+    socklen_t len = sizeof addr->u.bytes;
+    int t;
+    if (!addr) return -EINVAL;
+    memset(addr, 0, sizeof *addr);
+    if ((peer ? getpeername(fd, IPC__SA(addr), &len) : getsockname(fd, IPC__SA(addr), &len)) != 0)
+        return ipc__neg_errno();
+    if ((t = ipc__sock_type(fd)) < 0) return t;
+    addr->len = len;
+    addr->type = t;
+    return 0;
+}
+
+IPC_API int ipc_sock_local(int fd, ipc_sockaddr *addr) {
+    return ipc__sock_name(fd, addr, 0);
+}
+
+IPC_API int ipc_sock_peer(int fd, ipc_sockaddr *addr) {
+    return ipc__sock_name(fd, addr, 1);
+}
+
+IPC_API int ipc_sock_unlink(const char *endpoint) {
+    ipc_sockaddr a;
+    struct stat st;
+    int r = ipc_sock_parse(endpoint, &a);
+    if (r < 0) return r;
+    if (IPC__SA(&a)->sa_family != AF_UNIX) return -EINVAL;
+    if (IPC__UN(&a)->sun_path[0] == 0) return 0;
+    if (lstat(IPC__UN(&a)->sun_path, &st) != 0) return ipc__neg_errno();
+    if (!S_ISSOCK(st.st_mode)) return -EINVAL;
+    return unlink(IPC__UN(&a)->sun_path) != 0 ? ipc__neg_errno() : 0;
+}
+
+/* sendmsg/recvmsg that never block in the kernel and poll until the deadline. */
+static ssize_t ipc__sock_msg(int fd, struct msghdr *m, int flags, int send, int64_t dl) {
+    for (;;) {
+        ssize_t r = send ? sendmsg(fd, m, flags | MSG_DONTWAIT | MSG_NOSIGNAL)
+                         : recvmsg(fd, m, flags | MSG_DONTWAIT);
+        int p;
+        if (r >= 0) return r;
+        if (errno == EINTR) continue;
+        if (errno != EAGAIN && errno != EWOULDBLOCK) return ipc__neg_errno();
+        if ((p = ipc__poll_until(fd, send ? POLLOUT : POLLIN, dl)) < 0) return p;
+    }
+}
+
+IPC_API ssize_t ipc_sock_send(int fd, const void *buf, size_t len, int64_t timeout_ns,
+                              size_t *done) {
+    return ipc__io_call(fd, (void *)(uintptr_t)buf, len, 1, 1, timeout_ns, done);
+}
+
+/* One recvmsg with the end-of-stream and truncation rules of ipc_sock_recv. */
+static ssize_t ipc__sock_recv1(int fd, struct msghdr *m, int flags, int64_t timeout_ns) {
+    int64_t dl = ipc_deadline_make(timeout_ns);
+    ssize_t r;
+    if (dl < IPC_FOREVER) return -EINVAL;
+    r = ipc__sock_msg(fd, m, flags, 0, dl);
+    if (r == 0 && ipc__sock_type(fd) != IPC_SOCK_DGRAM) return -EPIPE;
+    if (r > 0 && (m->msg_flags & MSG_TRUNC)) return -EMSGSIZE;
+    return r;
+}
+
+IPC_API ssize_t ipc_sock_recv(int fd, void *buf, size_t cap, int64_t timeout_ns) {
+    struct msghdr m;
+    struct iovec v;
+    if (!buf || cap == 0 || cap > (size_t)SSIZE_MAX) return -EINVAL;
+    memset(&m, 0, sizeof m);
+    v.iov_base = buf;
+    v.iov_len = cap;
+    m.msg_iov = &v;
+    m.msg_iovlen = 1;
+    return ipc__sock_recv1(fd, &m, 0, timeout_ns);
+}
+
+IPC_API ssize_t ipc_sock_sendto(int fd, const void *buf, size_t len, const ipc_sockaddr *to,
+                                int64_t timeout_ns) {
+    int64_t dl = ipc_deadline_make(timeout_ns);
+    struct msghdr m;
+    struct iovec v;
+    if ((!buf && len) || len > (size_t)SSIZE_MAX || !to || dl < IPC_FOREVER) return -EINVAL;
+    memset(&m, 0, sizeof m);
+    v.iov_base = (void *)(uintptr_t)buf;
+    v.iov_len = len;
+    m.msg_iov = &v;
+    m.msg_iovlen = 1;
+    m.msg_name = (void *)(uintptr_t)to->u.bytes;
+    m.msg_namelen = to->len;
+    return ipc__sock_msg(fd, &m, 0, 1, dl);
+}
+
+IPC_API ssize_t ipc_sock_recvfrom(int fd, void *buf, size_t cap, ipc_sockaddr *from,
+                                  int64_t timeout_ns) {
+    struct msghdr m;
+    struct iovec v;
+    ssize_t r;
+    if ((!buf && cap) || cap > (size_t)SSIZE_MAX) return -EINVAL;
+    memset(&m, 0, sizeof m);
+    v.iov_base = buf;
+    v.iov_len = cap;
+    m.msg_iov = &v;
+    m.msg_iovlen = 1;
+    if (from) {
+        memset(from, 0, sizeof *from);
+        m.msg_name = from->u.bytes;
+        m.msg_namelen = sizeof from->u.bytes;
+    }
+    r = ipc__sock_recv1(fd, &m, 0, timeout_ns);
+    if (from && r >= 0) {
+        from->len = m.msg_namelen;
+        from->type = IPC_SOCK_DGRAM;
+    }
+    return r;
+}
+
+IPC_API ssize_t ipc_sock_next_size(int fd, int64_t timeout_ns) {
+    int64_t dl = ipc_deadline_make(timeout_ns);
+    struct msghdr m;
+    if (dl < IPC_FOREVER) return -EINVAL;
+    memset(&m, 0, sizeof m);
+    return ipc__sock_msg(fd, &m, MSG_PEEK | MSG_TRUNC, 0, dl);
+}
+
+IPC_API int ipc_sock_shutdown(int fd, int how) {
+    if (how < IPC_SHUT_RD || how > IPC_SHUT_RDWR) return -EINVAL;
+    return shutdown(fd, how) != 0 ? ipc__neg_errno() : 0;
+}
+
+/* op 0 join, 1 leave, 2 choose the interface for sending. */
+static int ipc__mcast(int fd, const char *group, const char *ifname, int op) {
+    ipc_sockaddr g;
+    unsigned idx = 0;
+    int r = ipc_sock_parse(group, &g);
+    if (r < 0) return r;
+    if (ifname && (idx = if_nametoindex(ifname)) == 0) return -ENODEV;
+    if (IPC__SA(&g)->sa_family == AF_INET) {
+        const struct sockaddr_in *in4 = (const struct sockaddr_in *)(const void *)g.u.bytes;
+        struct ip_mreqn mr;
+        if (!IN_MULTICAST(ntohl(in4->sin_addr.s_addr))) return -EINVAL;
+        memset(&mr, 0, sizeof mr);
+        mr.imr_multiaddr = in4->sin_addr;
+        mr.imr_ifindex = (int)idx;
+        if (op == 2) {
+            if (setsockopt(fd, IPPROTO_IP, IP_MULTICAST_IF, &mr, sizeof mr) != 0)
+                return ipc__neg_errno();
+            return ipc__setopt(fd, IPPROTO_IP, IP_MULTICAST_LOOP, 1);
+        }
+        r = setsockopt(fd, IPPROTO_IP, op ? IP_DROP_MEMBERSHIP : IP_ADD_MEMBERSHIP, &mr, sizeof mr);
+    } else {
+        const struct sockaddr_in6 *in6 = (const struct sockaddr_in6 *)(const void *)g.u.bytes;
+        struct ipv6_mreq mr;
+        if (!IN6_IS_ADDR_MULTICAST(&in6->sin6_addr)) return -EINVAL;
+        if (op == 2) {
+            if ((r = ipc__setopt(fd, IPPROTO_IPV6, IPV6_MULTICAST_IF, (int)idx)) < 0) return r;
+            return ipc__setopt(fd, IPPROTO_IPV6, IPV6_MULTICAST_LOOP, 1);
+        }
+        memset(&mr, 0, sizeof mr);
+        mr.ipv6mr_multiaddr = in6->sin6_addr;
+        mr.ipv6mr_interface = idx;
+        r = setsockopt(fd, IPPROTO_IPV6, op ? IPV6_LEAVE_GROUP : IPV6_JOIN_GROUP, &mr, sizeof mr);
+    }
+    return r != 0 ? ipc__neg_errno() : 0;
+}
+
+IPC_API int ipc_sock_join(int fd, const char *group, const char *ifname) {
+    return ipc__mcast(fd, group, ifname, 0);
+}
+
+IPC_API int ipc_sock_leave(int fd, const char *group, const char *ifname) {
+    return ipc__mcast(fd, group, ifname, 1);
+}
+
+IPC_API int ipc_sock_multicast_if(int fd, const char *group, const char *ifname) {
+    return ipc__mcast(fd, group, ifname, 2);
+}
+
+typedef union ipc__cmsg_buf {
+    struct cmsghdr h;
+    char b[CMSG_SPACE(sizeof(int) * IPC_SOCK_MAX_FDS)];
+} ipc__cmsg_buf;
+
+IPC_API ssize_t ipc_sock_send_fds(int fd, const void *buf, size_t len, const int *fds, int nfds,
+                                  int64_t timeout_ns) {
+    int64_t dl = ipc_deadline_make(timeout_ns);
+    ipc__cmsg_buf cb;
+    struct msghdr m;
+    struct iovec v;
+    struct cmsghdr *c;
+    size_t sent = 0;
+    ssize_t r;
+    if (!buf || len == 0 || len > (size_t)SSIZE_MAX || !fds || nfds < 1 ||
+        nfds > IPC_SOCK_MAX_FDS || dl < IPC_FOREVER)
+        return -EINVAL;
+    memset(&m, 0, sizeof m);
+    memset(&cb, 0, sizeof cb);
+    v.iov_base = (void *)(uintptr_t)buf;
+    v.iov_len = len;
+    m.msg_iov = &v;
+    m.msg_iovlen = 1;
+    m.msg_control = cb.b;
+    m.msg_controllen = (socklen_t)CMSG_SPACE(sizeof(int) * (size_t)nfds);
+    c = CMSG_FIRSTHDR(&m);
+    c->cmsg_level = SOL_SOCKET;
+    c->cmsg_type = SCM_RIGHTS;
+    c->cmsg_len = (socklen_t)CMSG_LEN(sizeof(int) * (size_t)nfds);
+    memcpy(CMSG_DATA(c), fds, sizeof(int) * (size_t)nfds);
+    r = ipc__sock_msg(fd, &m, 0, 1, dl);
+    if (r < 0) return r;
+    if ((size_t)r < len) { /* a stream took part: the descriptors went with it */
+        r = ipc__io_run(fd, (char *)(uintptr_t)buf + r, len - (size_t)r, 1, 1, dl, &sent);
+        if (r < 0) return r;
+    }
+    return (ssize_t)len;
+}
+
+IPC_API ssize_t ipc_sock_recv_fds(int fd, void *buf, size_t cap, int *fds, int *nfds,
+                                  int64_t timeout_ns) {
+    ipc__cmsg_buf cb;
+    struct msghdr m;
+    struct iovec v;
+    size_t off = 0;
+    ssize_t r;
+    int want, got = 0, extra = 0, i;
+    if (!buf || cap == 0 || cap > (size_t)SSIZE_MAX || !fds || !nfds || *nfds < 0 ||
+        *nfds > IPC_SOCK_MAX_FDS)
+        return -EINVAL;
+    want = *nfds;
+    *nfds = 0;
+    memset(&m, 0, sizeof m);
+    v.iov_base = buf;
+    v.iov_len = cap;
+    m.msg_iov = &v;
+    m.msg_iovlen = 1;
+    m.msg_control = cb.b; /* room for the most the kernel ever sends, so only a full fd
+                             table can truncate it */
+    m.msg_controllen = sizeof cb.b;
+    r = ipc__sock_recv1(fd, &m, MSG_CMSG_CLOEXEC, timeout_ns);
+    if (r < 0 && r != -EMSGSIZE && r != -EPIPE) return r; /* nothing was received */
+    /* Walk the control messages by hand (musl's CMSG_NXTHDR trips -Wsign-conversion). */
+    while (off + sizeof(struct cmsghdr) <= (size_t)m.msg_controllen) {
+        struct cmsghdr h;
+        size_t n, k;
+        memcpy(&h, cb.b + off, sizeof h);
+        if ((size_t)h.cmsg_len < CMSG_LEN(0) || off + (size_t)h.cmsg_len > (size_t)m.msg_controllen)
+            break;
+        n = h.cmsg_level == SOL_SOCKET && h.cmsg_type == SCM_RIGHTS
+                ? ((size_t)h.cmsg_len - CMSG_LEN(0)) / sizeof(int)
+                : 0;
+        for (k = 0; k < n; k++) {
+            int f;
+            memcpy(&f, cb.b + off + CMSG_LEN(0) + k * sizeof(int), sizeof f);
+            if (got < want)
+                fds[got++] = f;
+            else {
+                close(f);
+                extra = 1;
+            }
+        }
+        off += CMSG_SPACE((size_t)h.cmsg_len - CMSG_LEN(0));
+    }
+    if (r >= 0 && (m.msg_flags & MSG_CTRUNC)) r = -EMFILE;
+    if (r >= 0 && extra) r = -EMSGSIZE;
+    if (r < 0) {
+        for (i = 0; i < got; i++)
+            close(fds[i]);
+        return r;
+    }
+    *nfds = got;
+    return r;
+}
+
+IPC_API int ipc_sock_peercred(int fd, ipc_peercred *cred) {
+    struct ucred u;
+    socklen_t l = sizeof u;
+    if (!cred) return -EINVAL;
+    if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &u, &l) != 0) return ipc__neg_errno();
+    cred->pid = u.pid;
+    cred->uid = (unsigned)u.uid;
+    cred->gid = (unsigned)u.gid;
+    return 0;
+}
+
+IPC_API int ipc_sock_peer_pidfd(int fd) {
+    int p = -1;
+    socklen_t l = sizeof p;
+    if (getsockopt(fd, SOL_SOCKET, SO_PEERPIDFD, &p, &l) != 0) return ipc__neg_errno();
+    fcntl(p, F_SETFD, FD_CLOEXEC);
+    return p;
+}
+
+IPC_API int ipc_sock_send_ring(int fd, const ipc_ring *r, int64_t timeout_ns) {
+    int rfd = ipc_ring_fd(r);
+    ssize_t n;
+    if (rfd < 0) return rfd;
+    n = ipc_sock_send_fds(fd, "R", 1, &rfd, 1, timeout_ns);
+    return n < 0 ? (int)n : 0;
+}
+
+IPC_API int ipc_sock_recv_ring(int fd, ipc_ring *r, int role, int64_t timeout_ns) {
+    char tag = 0;
+    int rfd = -1, n = 1, res;
+    ssize_t k;
+    if (!r) return -EINVAL;
+    k = ipc_sock_recv_fds(fd, &tag, 1, &rfd, &n, timeout_ns);
+    if (k < 0) return (int)k;
+    if (n != 1 || tag != 'R') {
+        if (n == 1) close(rfd);
+        return -EPROTO;
+    }
+    res = ipc_ring_attach_fd(r, rfd, role);
+    close(rfd);
+    return res;
 }
 
 #endif /* IPC_IMPLEMENTATION */
