@@ -49,6 +49,12 @@
        9. POSIX message queues               >>mq
       10. System V message queues            >>msgq
       11. Sockets                            >>sock
+      12. Signals                            >>signal
+      13. Events and process exit            >>event
+      14. Semaphores                         >>sem
+      15. File locks                         >>lock
+      16. Process-shared mutexes, conditions >>mutex
+      17. Pseudoterminals                    >>pty
 
    VERSION
        0.1.0  errors, deadlines, fd I/O, shared memory (POSIX, memfd, System V,
@@ -804,6 +810,252 @@ IPC_API int ipc_sock_peer_pidfd(int fd);
 IPC_API int ipc_sock_send_ring(int fd, const ipc_ring *r, int64_t timeout_ns);
 IPC_API int ipc_sock_recv_ring(int fd, ipc_ring *r, int role, int64_t timeout_ns);
 
+/* ==== 12. Signals ==== */
+
+/* Signal sets are plain 64-bit masks: signal s is bit s-1 (IPC_SIGBIT(SIGUSR1)), so no
+   sigset_t is needed to call these. Realtime signals (SIGRTMIN..SIGRTMAX) queue, each
+   with its payload; ordinary signals coalesce: two SIGUSR1 sent before one is handled
+   arrive once. */
+#define IPC_SIGBIT(s) ((uint64_t)1 << ((s)-1))
+
+/* What a handler or a synchronous receive learns about one signal. */
+typedef struct ipc_siginfo {
+    int signo;
+    int code;       /* si_code: SI_USER (kill), SI_QUEUE (sigqueue), SI_MESGQ, CLD_EXITED... */
+    pid_t pid;      /* sender (or child, for SIGCHLD) */
+    unsigned uid;   /* sender's real uid */
+    int status;     /* SIGCHLD: exit code or signal */
+    int value_int;  /* the payload of ipc_signal_queue as an int (sival_int) */
+    intptr_t value; /* the payload as a pointer-sized integer (sival_ptr) */
+} ipc_siginfo;
+
+enum {
+    IPC_SIGNAL_RESTART = 1, /* SA_RESTART: interrupted system calls resume */
+    IPC_SIGNAL_ONESHOT = 2, /* SA_RESETHAND: back to the default after one delivery */
+    IPC_SIGNAL_NODEFER = 4  /* SA_NODEFER: the signal is not blocked in its own handler */
+};
+
+/* The previous disposition, for ipc_signal_restore. Opaque. */
+typedef struct ipc_signal_saved {
+    uint64_t opaque[40];
+} ipc_signal_saved;
+
+/* Install fn for signo (sigaction with SA_SIGINFO): fn gets the signal's ipc_siginfo. fn
+   runs in signal context: only async-signal-safe calls in it. A sa_mask blocks nothing
+   more. *old (when not NULL) receives the previous disposition. -EINVAL for SIGKILL,
+   SIGSTOP or a bad number. */
+IPC_API int ipc_signal_handle(int signo, void (*fn)(const ipc_siginfo *info), unsigned flags,
+                              ipc_signal_saved *old);
+/* Default action (IPC_SIGNAL_DEFAULT) or ignore (IPC_SIGNAL_IGNORE). */
+enum { IPC_SIGNAL_DEFAULT = 0, IPC_SIGNAL_IGNORE = 1 };
+IPC_API int ipc_signal_set(int signo, int disposition, ipc_signal_saved *old);
+IPC_API int ipc_signal_restore(int signo, const ipc_signal_saved *old);
+
+/* Block, unblock or set the calling thread's mask (pthread_sigmask). *old (when not
+   NULL) receives the previous mask. */
+enum { IPC_SIG_BLOCK = 0, IPC_SIG_UNBLOCK = 1, IPC_SIG_SETMASK = 2 };
+IPC_API int ipc_signal_mask(int how, uint64_t set, uint64_t *old);
+
+/* Send: kill(pid, signo) (pid < -1: the process group -pid); sigqueue with a payload
+   (realtime signals queue it, the receiver reads it in value / value_int; pid > 0). pid 0
+   and -1 (the caller's group, every process) are -EINVAL: too easy to pass by accident.
+   The _pidfd forms use pidfd_send_signal, so a recycled pid is never hit (-ENOSYS before
+   Linux 5.1). Signal 0 checks existence. -ESRCH, -EPERM. Async-signal-safe. */
+IPC_API int ipc_signal_send(pid_t pid, int signo);
+IPC_API int ipc_signal_queue(pid_t pid, int signo, intptr_t value);
+IPC_API int ipc_signal_send_pidfd(int pidfd, int signo);
+IPC_API int ipc_signal_queue_pidfd(int pidfd, int signo, intptr_t value);
+
+/* Receive synchronously. The signals must be blocked (in every thread, or another
+   thread may take them): ipc_signal_fd and ipc_signal_wait block them in the calling
+   thread and leave them blocked. ipc_signal_fd returns a signalfd (close-on-exec,
+   non-blocking; poll it); ipc_signal_read takes one signal from it (info may be NULL);
+   ipc_signal_wait waits without an fd (sigtimedwait, re-armed from the monotonic
+   deadline). Both return the signal number, or -EAGAIN/-ETIMEDOUT; -EINVAL for an empty
+   set. */
+IPC_API int ipc_signal_fd(uint64_t set);
+IPC_API int ipc_signal_read(int fd, ipc_siginfo *info, int64_t timeout_ns);
+IPC_API int ipc_signal_wait(uint64_t set, ipc_siginfo *info, int64_t timeout_ns);
+
+/* ==== 13. Events and process exit ==== */
+
+/* eventfd: a 64-bit counter in the kernel, pollable, the lightest fd to wake a process
+   or thread. Posting adds to the counter; waiting takes all of it (or, with
+   IPC_EVENT_SEMAPHORE, one). The fd is close-on-exec: inherit it by fork, or pass it. */
+enum {
+    IPC_EVENT_SEMAPHORE = 1, /* EFD_SEMAPHORE: each wait takes 1 */
+    IPC_EVENT_NONBLOCK = 2   /* O_NONBLOCK on the fd (the calls below never need it) */
+};
+IPC_API int ipc_event_open(unsigned initial, unsigned flags);
+/* Add n (1..2^64-2). -EAGAIN if the counter would overflow (a stalled waiter). */
+IPC_API int ipc_event_post(int fd, uint64_t n);
+/* Wait for a non-zero counter and take it: the amount taken (> 0) in *value (may be
+   NULL); 0, or -EAGAIN/-ETIMEDOUT. Works on blocking eventfds from elsewhere too. */
+IPC_API int ipc_event_wait(int fd, uint64_t *value, int64_t timeout_ns);
+
+/* Any process as an ipc_proc (section 7): a pidfd, pollable, readable once it exits.
+   -ESRCH if there is none, -ENOSYS before Linux 5.3. Only the pidfd and pid are set. */
+IPC_API int ipc_proc_open(ipc_proc *p, pid_t pid);
+/* Wait until the process has exited (child or not): 0, or -ETIMEDOUT/-EAGAIN. A child
+   stays unreaped: ipc_proc_wait then gives its status. */
+IPC_API int ipc_proc_exited(ipc_proc *p, int64_t timeout_ns);
+
+/* ==== 14. Semaphores ==== */
+
+/* POSIX semaphores: named (/dev/shm/sem.NAME, any process can open it) or unnamed in
+   shared memory you provide (ipc_shm, a ring's neighbour...): IPC_SEM_SIZE bytes,
+   8-aligned. Waits take the monotonic deadline (sem_clockwait on glibc 2.30+; elsewhere
+   sem_trywait with a backoff of 50 us to 2 ms, as no timed wait on CLOCK_MONOTONIC
+   exists there). */
+typedef struct ipc_sem ipc_sem; /* a sem_t */
+#define IPC_SEM_SIZE 32
+
+/* Create a named semaphore exclusively (-EEXIST), mode 0 = 0600 applied exactly. */
+IPC_API int ipc_sem_create(ipc_sem **sem, const char *name, unsigned value, unsigned mode);
+IPC_API int ipc_sem_open(ipc_sem **sem, const char *name);
+IPC_API int ipc_sem_close(ipc_sem *sem); /* named: unmap */
+IPC_API int ipc_sem_unlink(const char *name);
+/* Unnamed, process-shared, at mem (IPC_SEM_SIZE bytes of shared memory). */
+IPC_API int ipc_sem_init(void *mem, unsigned value, ipc_sem **sem);
+IPC_API int ipc_sem_destroy(ipc_sem *sem);
+/* Take one: 0, or -EAGAIN/-ETIMEDOUT. */
+IPC_API int ipc_sem_wait(ipc_sem *sem, int64_t timeout_ns);
+/* Give one: 0, or -EOVERFLOW at SEM_VALUE_MAX. Async-signal-safe. */
+IPC_API int ipc_sem_post(ipc_sem *sem);
+/* The current value (>= 0). */
+IPC_API int ipc_sem_value(ipc_sem *sem);
+
+/* System V semaphore sets: nsems counters under one key, changed atomically together. */
+typedef struct ipc_semop {
+    unsigned short num; /* which semaphore */
+    short op;           /* > 0 add, < 0 take (waits while it would go negative), 0 wait for 0 */
+    short flags;        /* IPC_SEM_UNDO: the kernel reverts it if the process dies */
+} ipc_semop;            /* the layout of struct sembuf */
+enum { IPC_SEM_UNDO = 0x1000 };
+
+/* Create a set of nsems (1..SEMMSL) exclusively for key (IPC_PRIVATE = 0 for a new one),
+   every value 0, mode 0 = 0600: its id. Open by key: its id. Remove: waiters get -EIDRM. */
+IPC_API int ipc_semset_create(int key, int nsems, unsigned mode);
+IPC_API int ipc_semset_open(int key);
+IPC_API int ipc_semset_remove(int id);
+/* Apply all n operations atomically before the deadline (semtimedop, re-armed from the
+   monotonic deadline after a signal). 0, or -EAGAIN/-ETIMEDOUT, -EIDRM, -ERANGE. */
+IPC_API int ipc_semset_op(int id, const ipc_semop *ops, size_t n, int64_t timeout_ns);
+IPC_API int ipc_semset_get(int id, int num);            /* GETVAL */
+IPC_API int ipc_semset_set(int id, int num, int value); /* SETVAL */
+
+/* ==== 15. File locks ==== */
+
+/* Advisory locks on a file (any fd open on it). The default is the open file description
+   lock (F_OFD_SETLK): it belongs to the open file, not to the process, so closing some
+   other fd of the same file does not drop it (the famous trap of classic fcntl locks),
+   threads holding different opens exclude each other, and it is released when the last
+   fd of that open closes. Classic per-process fcntl locks (IPC_LOCK_POSIX) and flock()
+   locks (IPC_LOCK_FLOCK, whole file only) are there for interoperating with programs
+   that use them. The kernel has no timed lock: a finite deadline retries the non-blocking
+   form with a backoff of 50 us to 5 ms; IPC_FOREVER blocks in the kernel. */
+enum {
+    IPC_LOCK_SHARED = 1,    /* readers */
+    IPC_LOCK_EXCLUSIVE = 2, /* one writer */
+    IPC_LOCK_POSIX = 4,     /* classic process-associated fcntl lock */
+    IPC_LOCK_FLOCK = 8      /* flock(): whole file, per open file description */
+};
+
+/* Lock len bytes from start (len 0: to the end of the file, however it grows).
+   0, or -EAGAIN/-ETIMEDOUT (someone holds a conflicting lock), -EDEADLK (IPC_LOCK_POSIX
+   only: waiting would deadlock). Taking a lock you hold converts it. */
+IPC_API int ipc_lock_acquire(int fd, unsigned flags, off_t start, off_t len, int64_t timeout_ns);
+IPC_API int ipc_lock_release(int fd, unsigned flags, off_t start, off_t len);
+
+/* Who holds a lock conflicting with the one described? 0 if none, else 1 and *holder
+   filled: type IPC_LOCK_SHARED/EXCLUSIVE, range, and pid (-1 for an OFD lock, which has
+   no owning process). Not for IPC_LOCK_FLOCK. */
+typedef struct ipc_lock_info {
+    unsigned type;
+    off_t start, len;
+    pid_t pid;
+} ipc_lock_info;
+IPC_API int ipc_lock_query(int fd, unsigned flags, off_t start, off_t len, ipc_lock_info *holder);
+
+/* A pid file that is locked while this process lives: creates or opens path (mode 0644,
+   no symlinks), takes an exclusive OFD lock, and writes our pid. Returns the fd to keep
+   open (closing it, or dying, releases the lock). A second instance gets -EBUSY and, in
+   *holder when not NULL, the pid of the running one; a file left by a crashed process is
+   not locked, so it is simply taken over. */
+IPC_API int ipc_lock_pidfile(const char *path, pid_t *holder);
+
+/* ==== 16. Process-shared mutexes and condition variables ==== */
+
+/* pthread mutexes and condition variables in shared memory, set up for processes:
+   process-shared, robust, and with waits on CLOCK_MONOTONIC. Put them at 8-aligned
+   addresses in any shared mapping, IPC_MUTEX_SIZE / IPC_COND_SIZE bytes each, and
+   initialise once (one process) before use.
+   Robustness: when a holder dies, the next locker gets IPC_MUTEX_RECOVERED (1): it holds
+   the lock, must repair the data it protects, then call ipc_mutex_consistent. Unlocking
+   without that makes the mutex unrecoverable: every later lock is -ENOTRECOVERABLE.
+   Never a hang. Timed locks use pthread_mutex_clocklock on glibc 2.30+, trylock with a
+   backoff of 50 us to 2 ms elsewhere.
+   The condition variable is ipc.h's own: a sequence word and a futex. pthread's
+   process-shared condvar keeps waiter counts in shared memory that a waiter killed
+   mid-wait leaves wrong (pthread_cond_destroy then hangs); this one keeps no state about
+   waiters, so a dead waiter costs nothing. Signal or broadcast with the mutex held: then
+   every thread waiting at that moment is a candidate and none is missed. */
+typedef struct ipc_mutex ipc_mutex; /* a pthread_mutex_t */
+typedef struct ipc_cond ipc_cond;   /* a futex sequence word */
+#define IPC_MUTEX_SIZE 40
+#define IPC_COND_SIZE  16
+enum { IPC_MUTEX_RECOVERED = 1 };
+
+IPC_API int ipc_mutex_init(void *mem, ipc_mutex **m);
+/* 0 locked, IPC_MUTEX_RECOVERED (locked; the previous holder died), -EAGAIN/-ETIMEDOUT,
+   -ENOTRECOVERABLE, -EDEADLK (this thread holds it). */
+IPC_API int ipc_mutex_lock(ipc_mutex *m, int64_t timeout_ns);
+IPC_API int ipc_mutex_unlock(ipc_mutex *m); /* -EPERM if not held by this thread */
+IPC_API int ipc_mutex_consistent(ipc_mutex *m);
+IPC_API int ipc_mutex_destroy(ipc_mutex *m);
+
+/* 4-aligned memory; -EINVAL otherwise. The calls below give -EINVAL for memory that
+   ipc_cond_init did not set up. */
+IPC_API int ipc_cond_init(void *mem, ipc_cond **c);
+/* Unlock m, wait for a signal or the deadline, lock m again (also on timeout): 0,
+   -ETIMEDOUT/-EAGAIN, IPC_MUTEX_RECOVERED when relocking found the holder dead,
+   -ENOTRECOVERABLE, -EPERM (m not held by this thread: nothing waited). Spurious
+   wake-ups happen: wait in a loop on your condition. */
+IPC_API int ipc_cond_wait(ipc_cond *c, ipc_mutex *m, int64_t timeout_ns);
+IPC_API int ipc_cond_signal(ipc_cond *c);
+IPC_API int ipc_cond_broadcast(ipc_cond *c);
+IPC_API int ipc_cond_destroy(ipc_cond *c);
+
+/* ==== 17. Pseudoterminals ==== */
+
+/* A master/slave terminal pair, to run a program that insists on a terminal (shells,
+   password prompts, line editing) and talk to it. Both fds are close-on-exec. */
+typedef struct ipc_pty {
+    int master;    /* our end: read what the program writes, write what it reads */
+    int slave;     /* the terminal's end (the child's stdin/stdout/stderr), -1 once handed over */
+    char name[64]; /* /dev/pts/N */
+} ipc_pty;
+
+typedef struct ipc_pty_opts {
+    unsigned short rows, cols; /* window size; 0 = 24 x 80 */
+    int raw;                   /* 1: raw mode (no echo, no line editing, no CR/LF mapping) */
+} ipc_pty_opts;
+
+IPC_API int ipc_pty_open(ipc_pty *p, const ipc_pty_opts *opts);
+/* Raw mode (cfmakeraw) or the window size (TIOCSWINSZ: the program gets SIGWINCH) on
+   either fd. */
+IPC_API int ipc_pty_set_raw(int fd);
+IPC_API int ipc_pty_set_size(int fd, unsigned short rows, unsigned short cols);
+/* Run file in a new session whose controlling terminal is the slave, on stdin, stdout
+   and stderr (opts->in/out/err are ignored; envp and flags apply). The parent's slave fd
+   is closed, so the master sees the end when the program and its children are gone. */
+IPC_API int ipc_pty_spawn(ipc_pty *p, ipc_proc *proc, const char *file, char *const argv[],
+                          const ipc_spawn_opts *opts);
+/* Read what the program wrote: 1..cap bytes; -EPIPE once every slave fd is closed (the
+   kernel says EIO), -EAGAIN/-ETIMEDOUT. */
+IPC_API ssize_t ipc_pty_read(ipc_pty *p, void *buf, size_t cap, int64_t timeout_ns);
+IPC_API int ipc_pty_close(ipc_pty *p);
+
 #ifdef __cplusplus
 }
 #endif
@@ -821,6 +1073,7 @@ IPC_API int ipc_sock_recv_ring(int fd, ipc_ring *r, int role, int64_t timeout_ns
    strict ISO mode included one before us, recompute it so the headers below still
    declare the POSIX and Linux interfaces used here. */
 #if defined(__GLIBC__) && !defined(__USE_GNU) && !defined(__cplusplus)
+#define IPC__NARROW_GLIBC 1
 #undef _FEATURES_H
 #include <features.h>
 #endif
@@ -875,6 +1128,29 @@ extern int clock_gettime(int clock, struct timespec *ts);
 #endif
 #ifndef CLOCK_REALTIME
 #define CLOCK_REALTIME 0
+#endif
+#ifdef IPC__NARROW_GLIBC
+/* pthread.h and signal.h may have been read narrow: declare what sections 12 and 16 use
+   (redeclaring what they did declare is harmless), with glibc's constant values. */
+extern int pthread_mutexattr_settype(pthread_mutexattr_t *a, int type);
+extern int pthread_mutexattr_setrobust(pthread_mutexattr_t *a, int robust);
+extern int pthread_mutex_consistent(pthread_mutex_t *m);
+extern int pthread_mutex_clocklock(pthread_mutex_t *m, int clock, const struct timespec *ts);
+extern int pthread_condattr_setclock(pthread_condattr_t *a, int clock);
+#define IPC__MUTEX_ROBUST     1
+#define IPC__MUTEX_ERRORCHECK 2
+#else
+#define IPC__MUTEX_ROBUST     PTHREAD_MUTEX_ROBUST
+#define IPC__MUTEX_ERRORCHECK PTHREAD_MUTEX_ERRORCHECK
+#endif
+#ifndef SA_RESTART
+#define SA_RESTART 0x10000000
+#endif
+#ifndef SA_NODEFER
+#define SA_NODEFER 0x40000000
+#endif
+#ifndef SA_RESETHAND
+#define SA_RESETHAND 0x80000000
 #endif
 #ifndef SIGPIPE
 #define SIGPIPE 13
@@ -3988,6 +4264,764 @@ IPC_API int ipc_sock_recv_ring(int fd, ipc_ring *r, int role, int64_t timeout_ns
     res = ipc_ring_attach_fd(r, rfd, role);
     close(rfd);
     return res;
+}
+
+/* ==== 12. Signals ==== >>signal */
+
+#define IPC__NSIG 64 /* signals a 64-bit mask can name */
+
+/* Handlers installed through ipc_signal_handle, by signal number; the trampoline below
+   reads them in signal context, so they are only loaded and stored atomically. */
+static void (*ipc__sig_fns[IPC__NSIG + 1])(const ipc_siginfo *);
+
+typedef struct ipc__sig_saved {
+    struct sigaction sa;
+    void (*fn)(const ipc_siginfo *);
+} ipc__sig_saved;
+typedef char ipc__sig_saved_fits[sizeof(ipc__sig_saved) <= sizeof(ipc_signal_saved) ? 1 : -1];
+
+static void ipc__siginfo_from(ipc_siginfo *o, const siginfo_t *si) {
+    memset(o, 0, sizeof *o);
+    o->signo = si->si_signo;
+    o->code = si->si_code;
+    o->pid = si->si_pid;
+    o->uid = (unsigned)si->si_uid;
+    if (si->si_signo == SIGCHLD) o->status = si->si_status;
+    o->value_int = si->si_value.sival_int;
+    o->value = (intptr_t)si->si_value.sival_ptr;
+}
+
+static void ipc__sig_tramp(int signo, siginfo_t *si, void *ctx) {
+    void (*fn)(const ipc_siginfo *);
+    ipc_siginfo info;
+    int saved = errno; /* a handler must not change errno under the code it interrupted */
+    (void)ctx;
+    if (signo <= 0 || signo > IPC__NSIG) return;
+    fn = __atomic_load_n(&ipc__sig_fns[signo], __ATOMIC_ACQUIRE);
+    ipc__siginfo_from(&info, si);
+    if (fn) fn(&info);
+    errno = saved;
+}
+
+static int ipc__sig_ok(int signo) {
+    return signo > 0 && signo <= IPC__NSIG && signo != SIGKILL && signo != SIGSTOP;
+}
+
+static int ipc__sig_install(int signo, struct sigaction *sa, void (*fn)(const ipc_siginfo *),
+                            ipc_signal_saved *old) {
+    ipc__sig_saved prev;
+    if (!ipc__sig_ok(signo)) return -EINVAL;
+    memset(&prev, 0, sizeof prev);
+    if (sigaction(signo, NULL, &prev.sa) != 0) return ipc__neg_errno();
+    prev.fn = __atomic_load_n(&ipc__sig_fns[signo], __ATOMIC_ACQUIRE);
+    if (fn) __atomic_store_n(&ipc__sig_fns[signo], fn, __ATOMIC_RELEASE);
+    if (sigaction(signo, sa, NULL) != 0) {
+        int r = ipc__neg_errno();
+        __atomic_store_n(&ipc__sig_fns[signo], prev.fn, __ATOMIC_RELEASE);
+        return r;
+    }
+    if (old) {
+        memset(old, 0, sizeof *old);
+        memcpy(old, &prev, sizeof prev);
+    }
+    return 0;
+}
+
+IPC_API int ipc_signal_handle(int signo, void (*fn)(const ipc_siginfo *info), unsigned flags,
+                              ipc_signal_saved *old) {
+    struct sigaction sa;
+    if (!fn || (flags & ~7u)) return -EINVAL;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_sigaction = ipc__sig_tramp;
+    sa.sa_flags = SA_SIGINFO | ((flags & IPC_SIGNAL_RESTART) ? SA_RESTART : 0) |
+                  ((flags & IPC_SIGNAL_ONESHOT) ? (int)SA_RESETHAND : 0) |
+                  ((flags & IPC_SIGNAL_NODEFER) ? SA_NODEFER : 0);
+    sigemptyset(&sa.sa_mask);
+    return ipc__sig_install(signo, &sa, fn, old);
+}
+
+IPC_API int ipc_signal_set(int signo, int disposition, ipc_signal_saved *old) {
+    struct sigaction sa;
+    if (disposition != IPC_SIGNAL_DEFAULT && disposition != IPC_SIGNAL_IGNORE) return -EINVAL;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = disposition == IPC_SIGNAL_IGNORE ? SIG_IGN : SIG_DFL;
+    sigemptyset(&sa.sa_mask);
+    return ipc__sig_install(signo, &sa, NULL, old);
+}
+
+IPC_API int ipc_signal_restore(int signo, const ipc_signal_saved *old) {
+    ipc__sig_saved prev;
+    if (!old || !ipc__sig_ok(signo)) return -EINVAL;
+    memcpy(&prev, old, sizeof prev);
+    if (prev.fn) __atomic_store_n(&ipc__sig_fns[signo], prev.fn, __ATOMIC_RELEASE);
+    return sigaction(signo, &prev.sa, NULL) != 0 ? ipc__neg_errno() : 0;
+}
+
+static void ipc__sigset_from(sigset_t *s, uint64_t bits) {
+    int i;
+    sigemptyset(s);
+    for (i = 1; i <= IPC__NSIG; i++)
+        if (bits & IPC_SIGBIT(i)) sigaddset(s, i); /* the C library's own ones are refused */
+}
+
+static uint64_t ipc__sigset_bits(const sigset_t *s) {
+    uint64_t bits = 0;
+    int i;
+    for (i = 1; i <= IPC__NSIG; i++)
+        if (sigismember(s, i) == 1) bits |= IPC_SIGBIT(i);
+    return bits;
+}
+
+IPC_API int ipc_signal_mask(int how, uint64_t set, uint64_t *old) {
+    sigset_t s, o;
+    int r, h = how == IPC_SIG_BLOCK     ? SIG_BLOCK
+               : how == IPC_SIG_UNBLOCK ? SIG_UNBLOCK
+               : how == IPC_SIG_SETMASK ? SIG_SETMASK
+                                        : -1;
+    if (h < 0) return -EINVAL;
+    ipc__sigset_from(&s, set);
+    if ((r = pthread_sigmask(h, &s, &o)) != 0) return -r;
+    if (old) *old = ipc__sigset_bits(&o);
+    return 0;
+}
+
+IPC_API int ipc_signal_send(pid_t pid, int signo) {
+    if (pid == 0 || pid == -1) return -EINVAL;
+    return kill(pid, signo) != 0 ? ipc__neg_errno() : 0;
+}
+
+IPC_API int ipc_signal_queue(pid_t pid, int signo, intptr_t value) {
+    union sigval v;
+    if (pid <= 0) return -EINVAL;
+    memset(&v, 0, sizeof v);
+    v.sival_ptr = (void *)value;
+    return sigqueue(pid, signo, v) != 0 ? ipc__neg_errno() : 0;
+}
+
+static int ipc__pidfd_signal(int pidfd, int signo, siginfo_t *si) {
+    return syscall(SYS_pidfd_send_signal, pidfd, signo, si, 0) != 0 ? ipc__neg_errno() : 0;
+}
+
+IPC_API int ipc_signal_send_pidfd(int pidfd, int signo) {
+    return ipc__pidfd_signal(pidfd, signo, NULL);
+}
+
+IPC_API int ipc_signal_queue_pidfd(int pidfd, int signo, intptr_t value) {
+    siginfo_t si; /* what sigqueue would have sent */
+    memset(&si, 0, sizeof si);
+    si.si_signo = signo;
+    si.si_code = SI_QUEUE;
+    si.si_pid = getpid();
+    si.si_uid = getuid();
+    si.si_value.sival_ptr = (void *)value;
+    return ipc__pidfd_signal(pidfd, signo, &si);
+}
+
+IPC_API int ipc_signal_fd(uint64_t set) {
+    sigset_t s;
+    int fd, r;
+    if (set == 0) return -EINVAL;
+    ipc__sigset_from(&s, set);
+    if ((r = pthread_sigmask(SIG_BLOCK, &s, NULL)) != 0) return -r;
+    fd = signalfd(-1, &s, SFD_CLOEXEC | SFD_NONBLOCK);
+    return fd < 0 ? ipc__neg_errno() : fd;
+}
+
+/* Read one fixed-size record (a signalfd_siginfo, an eventfd count) before the deadline.
+   A blocking fd from elsewhere is polled first, so the read cannot outlive the deadline
+   (unless another reader takes the record in between: our own fds are non-blocking). */
+static int ipc__read_record(int fd, void *rec, size_t size, int64_t dl) {
+    int fl, r;
+    if (dl < IPC_FOREVER) return -EINVAL;
+    if ((fl = fcntl(fd, F_GETFL)) < 0) return ipc__neg_errno();
+    for (;;) {
+        ssize_t n;
+        if (!(fl & O_NONBLOCK) && dl != IPC_FOREVER && (r = ipc__poll_dl(fd, POLLIN, dl)) < 0)
+            return r;
+        n = read(fd, rec, size);
+        if (n == (ssize_t)size) return 0;
+        if (n >= 0) return -EIO;
+        if (errno == EINTR) continue;
+        if (errno != EAGAIN) return ipc__neg_errno();
+        if ((r = ipc__poll_dl(fd, POLLIN, dl)) < 0) return r;
+    }
+}
+
+IPC_API int ipc_signal_read(int fd, ipc_siginfo *info, int64_t timeout_ns) {
+    struct signalfd_siginfo s;
+    int r = ipc__read_record(fd, &s, sizeof s, ipc_deadline_make(timeout_ns));
+    if (r < 0) return r;
+    if (!info) return (int)s.ssi_signo;
+    memset(info, 0, sizeof *info);
+    info->signo = (int)s.ssi_signo;
+    info->code = s.ssi_code;
+    info->pid = (pid_t)s.ssi_pid;
+    info->uid = s.ssi_uid;
+    if (info->signo == SIGCHLD) info->status = s.ssi_status;
+    info->value_int = s.ssi_int;
+    info->value = (intptr_t)s.ssi_ptr;
+    return info->signo;
+}
+
+IPC_API int ipc_signal_wait(uint64_t set, ipc_siginfo *info, int64_t timeout_ns) {
+    int64_t dl = ipc_deadline_make(timeout_ns);
+    sigset_t s;
+    siginfo_t si;
+    int r;
+    if (set == 0 || dl < IPC_FOREVER) return -EINVAL;
+    ipc__sigset_from(&s, set);
+    if ((r = pthread_sigmask(SIG_BLOCK, &s, NULL)) != 0) return -r;
+    for (;;) {
+        struct timespec ts;
+        int64_t left = ipc_deadline_left(dl);
+        if (left != IPC_FOREVER) ipc__ns_to_timespec(left, &ts);
+        r = sigtimedwait(&s, &si, left == IPC_FOREVER ? NULL : &ts);
+        if (r > 0) break;
+        if (errno == EINTR) continue; /* a handled signal: wait for what is left */
+        if (errno == EAGAIN) return ipc__expired(dl);
+        return ipc__neg_errno();
+    }
+    if (info) ipc__siginfo_from(info, &si);
+    return r;
+}
+
+/* ==== 13. Events and process exit ==== >>event */
+
+IPC_API int ipc_event_open(unsigned initial, unsigned flags) {
+    int fd;
+    if (flags & ~3u) return -EINVAL;
+    /* Always non-blocking underneath: ipc_event_wait keeps its deadline even when
+       several processes wait on one eventfd. */
+    fd = eventfd(initial,
+                 EFD_CLOEXEC | EFD_NONBLOCK | ((flags & IPC_EVENT_SEMAPHORE) ? EFD_SEMAPHORE : 0));
+    return fd < 0 ? ipc__neg_errno() : fd;
+}
+
+IPC_API int ipc_event_post(int fd, uint64_t n) {
+    if (n == 0 || n == UINT64_MAX) return -EINVAL;
+    for (;;) {
+        ssize_t r = write(fd, &n, sizeof n);
+        if (r == (ssize_t)sizeof n) return 0;
+        if (r >= 0) return -EIO;
+        if (errno != EINTR) return errno == EWOULDBLOCK ? -EAGAIN : ipc__neg_errno();
+    }
+}
+
+IPC_API int ipc_event_wait(int fd, uint64_t *value, int64_t timeout_ns) {
+    uint64_t v;
+    int r = ipc__read_record(fd, &v, sizeof v, ipc_deadline_make(timeout_ns));
+    if (r == 0 && value) *value = v;
+    return r;
+}
+
+IPC_API int ipc_proc_open(ipc_proc *p, pid_t pid) {
+    int fd;
+    if (!p) return -EINVAL;
+    ipc__proc_reset(p);
+    if (pid <= 0) return -EINVAL;
+    fd = (int)syscall(SYS_pidfd_open, pid, 0);
+    if (fd < 0) return ipc__neg_errno();
+    p->pid = pid;
+    p->pidfd = fd;
+    return 0;
+}
+
+IPC_API int ipc_proc_exited(ipc_proc *p, int64_t timeout_ns) {
+    int64_t dl = ipc_deadline_make(timeout_ns), step = 50000;
+    int r;
+    if (!p || dl < IPC_FOREVER) return -EINVAL;
+    if (p->pid <= 0) return 0; /* reaped */
+    if (p->pidfd >= 0) {
+        r = ipc__poll_dl(p->pidfd, POLLIN, dl);
+        return r < 0 ? r : 0;
+    }
+    for (;;) { /* no pidfd: a child is looked at without reaping it, others with kill 0 */
+        siginfo_t si;
+        memset(&si, 0, sizeof si);
+        if (waitid(P_PID, (id_t)p->pid, &si, WEXITED | WNOHANG | WNOWAIT) == 0) {
+            if (si.si_pid == p->pid) return 0;
+        } else if (errno == ECHILD && kill(p->pid, 0) != 0 && errno == ESRCH) {
+            return 0;
+        }
+        if ((r = ipc__backoff(&step, 10000000, dl)) < 0) return r;
+    }
+}
+
+/* ==== 14. Semaphores ==== >>sem */
+
+typedef char ipc__sem_fits[sizeof(sem_t) <= IPC_SEM_SIZE ? 1 : -1];
+
+IPC_API int ipc_sem_create(ipc_sem **sem, const char *name, unsigned value, unsigned mode) {
+    char qn[NAME_MAX + 2], path[sizeof(IPC__SHM_DIR) + NAME_MAX + 8];
+    sem_t *s;
+    int r;
+    if (!sem) return -EINVAL;
+    *sem = NULL;
+    if ((r = ipc__mq_name(name, qn)) < 0) return r;
+    if (mode == 0) mode = 0600;
+    if ((mode & ~0777u) || value > (unsigned)SEM_VALUE_MAX) return -EINVAL;
+    s = sem_open(qn, O_CREAT | O_EXCL, (mode_t)mode, value);
+    if (s == SEM_FAILED) return ipc__neg_errno();
+    /* sem_open applied the umask (so the file was never more open than asked): make the
+       mode exact. Both C libraries keep named semaphores at /dev/shm/sem.NAME. */
+    snprintf(path, sizeof path, "%ssem.%s", IPC__SHM_DIR, qn + 1);
+    if (chmod(path, (mode_t)mode) != 0 && errno != ENOENT) {
+        r = ipc__neg_errno();
+        sem_close(s);
+        sem_unlink(qn);
+        return r;
+    }
+    *sem = (ipc_sem *)(void *)s;
+    return 0;
+}
+
+IPC_API int ipc_sem_open(ipc_sem **sem, const char *name) {
+    char qn[NAME_MAX + 2];
+    sem_t *s;
+    int r;
+    if (!sem) return -EINVAL;
+    *sem = NULL;
+    if ((r = ipc__mq_name(name, qn)) < 0) return r;
+    s = sem_open(qn, 0);
+    if (s == SEM_FAILED) return ipc__neg_errno();
+    *sem = (ipc_sem *)(void *)s;
+    return 0;
+}
+
+#define IPC__SEM(s) ((sem_t *)(void *)(s))
+
+IPC_API int ipc_sem_close(ipc_sem *sem) {
+    if (!sem) return -EINVAL;
+    return sem_close(IPC__SEM(sem)) != 0 ? ipc__neg_errno() : 0;
+}
+
+IPC_API int ipc_sem_unlink(const char *name) {
+    char qn[NAME_MAX + 2];
+    int r = ipc__mq_name(name, qn);
+    if (r < 0) return r;
+    return sem_unlink(qn) != 0 ? ipc__neg_errno() : 0;
+}
+
+IPC_API int ipc_sem_init(void *mem, unsigned value, ipc_sem **sem) {
+    if (!mem || ((uintptr_t)mem & 7) || value > (unsigned)SEM_VALUE_MAX) return -EINVAL;
+    if (sem_init((sem_t *)mem, 1, value) != 0) return ipc__neg_errno();
+    if (sem) *sem = (ipc_sem *)mem;
+    return 0;
+}
+
+IPC_API int ipc_sem_destroy(ipc_sem *sem) {
+    if (!sem) return -EINVAL;
+    return sem_destroy(IPC__SEM(sem)) != 0 ? ipc__neg_errno() : 0;
+}
+
+#if defined(__GLIBC__) && (__GLIBC__ > 2 || (__GLIBC__ == 2 && __GLIBC_MINOR__ >= 30))
+#define IPC__HAVE_CLOCKWAIT 1
+#endif
+
+IPC_API int ipc_sem_wait(ipc_sem *sem, int64_t timeout_ns) {
+    int64_t dl = ipc_deadline_make(timeout_ns);
+    if (!sem || dl < IPC_FOREVER) return -EINVAL;
+    for (;;) {
+        int r;
+        if (dl == IPC_FOREVER)
+            r = sem_wait(IPC__SEM(sem));
+        else if (dl == 0)
+            r = sem_trywait(IPC__SEM(sem));
+        else {
+#ifdef IPC__HAVE_CLOCKWAIT
+            struct timespec ts;
+            r = sem_clockwait(IPC__SEM(sem), CLOCK_MONOTONIC, ipc_deadline_timespec(dl, &ts));
+#else
+            int64_t step = 50000; /* no monotonic timed wait here: try, sleep, try */
+            while ((r = sem_trywait(IPC__SEM(sem))) != 0 && errno == EAGAIN)
+                if ((r = ipc__backoff(&step, 2000000, dl)) < 0) return r;
+#endif
+        }
+        if (r == 0) return 0;
+        if (errno == EINTR) continue;
+        if (errno == EAGAIN || errno == ETIMEDOUT) return ipc__expired(dl);
+        return ipc__neg_errno();
+    }
+}
+
+IPC_API int ipc_sem_post(ipc_sem *sem) {
+    if (!sem) return -EINVAL;
+    return sem_post(IPC__SEM(sem)) != 0 ? ipc__neg_errno() : 0;
+}
+
+IPC_API int ipc_sem_value(ipc_sem *sem) {
+    int v = 0;
+    if (!sem) return -EINVAL;
+    if (sem_getvalue(IPC__SEM(sem), &v) != 0) return ipc__neg_errno();
+    return v < 0 ? 0 : v; /* some libraries report waiters as a negative value */
+}
+
+union ipc__semun {
+    int val;
+    void *buf;
+};
+typedef char ipc__semop_fits[sizeof(ipc_semop) == sizeof(struct sembuf) &&
+                                     offsetof(struct sembuf, sem_op) == offsetof(ipc_semop, op)
+                                 ? 1
+                                 : -1];
+
+IPC_API int ipc_semset_create(int key, int nsems, unsigned mode) {
+    int id;
+    if (mode == 0) mode = 0600;
+    if (nsems <= 0 || (mode & ~0777u)) return -EINVAL;
+    id = semget((key_t)key, nsems, IPC_CREAT | IPC_EXCL | (int)mode);
+    return id < 0 ? ipc__neg_errno() : id;
+}
+
+IPC_API int ipc_semset_open(int key) {
+    int id;
+    if (key == IPC_PRIVATE) return -EINVAL; /* semget would make a new set */
+    id = semget((key_t)key, 0, 0);
+    return id < 0 ? ipc__neg_errno() : id;
+}
+
+IPC_API int ipc_semset_remove(int id) {
+    return semctl(id, 0, IPC_RMID) != 0 ? ipc__neg_errno() : 0;
+}
+
+IPC_API int ipc_semset_op(int id, const ipc_semop *ops, size_t n, int64_t timeout_ns) {
+    int64_t dl = ipc_deadline_make(timeout_ns);
+    int waited = 0;
+    if (!ops || n == 0 || n > 4096 || dl < IPC_FOREVER) return -EINVAL;
+    for (;;) {
+        int r;
+        struct timespec ts;
+        struct sembuf *sb = (struct sembuf *)(uintptr_t)ops;
+        int64_t left = ipc_deadline_left(dl);
+        if (left != IPC_FOREVER) ipc__ns_to_timespec(left, &ts); /* relative, re-armed */
+        r = left == IPC_FOREVER ? semop(id, sb, n) : semtimedop(id, sb, n, &ts);
+        if (r == 0) return 0;
+        if (errno == EINTR) {
+            waited = 1;
+            continue;
+        }
+        if (errno == EAGAIN) return ipc__expired(dl);
+        if (errno == EIDRM || (errno == EINVAL && waited)) return -EIDRM;
+        if (errno == E2BIG) return -EINVAL;
+        return ipc__neg_errno();
+    }
+}
+
+IPC_API int ipc_semset_get(int id, int num) {
+    int v = semctl(id, num, GETVAL);
+    return v < 0 ? ipc__neg_errno() : v;
+}
+
+IPC_API int ipc_semset_set(int id, int num, int value) {
+    union ipc__semun u;
+    u.val = value;
+    return semctl(id, num, SETVAL, u) != 0 ? ipc__neg_errno() : 0;
+}
+
+/* ==== 15. File locks ==== >>lock */
+
+#ifndef F_OFD_GETLK
+#define F_OFD_GETLK  36
+#define F_OFD_SETLK  37
+#define F_OFD_SETLKW 38
+#endif
+
+static int ipc__lock_args(unsigned flags, off_t start, off_t len, int need_type) {
+    unsigned type = flags & 3u, kind = flags & 12u;
+    if ((flags & ~15u) || kind == 12u || start < 0 || len < 0) return -EINVAL;
+    if (need_type && type != IPC_LOCK_SHARED && type != IPC_LOCK_EXCLUSIVE) return -EINVAL;
+    if (kind == IPC_LOCK_FLOCK && (start || len)) return -EINVAL;
+    return 0;
+}
+
+static int ipc__lock_do(int fd, unsigned flags, off_t start, off_t len, short type, int wait) {
+    struct flock fl;
+    int posix = (flags & IPC_LOCK_POSIX) != 0;
+    if (flags & IPC_LOCK_FLOCK) {
+        int op = type == F_UNLCK ? LOCK_UN : type == F_RDLCK ? LOCK_SH : LOCK_EX;
+        return flock(fd, op | (wait ? 0 : LOCK_NB));
+    }
+    memset(&fl, 0, sizeof fl);
+    fl.l_type = type;
+    fl.l_whence = SEEK_SET;
+    fl.l_start = start;
+    fl.l_len = len;
+    return fcntl(fd, posix ? (wait ? F_SETLKW : F_SETLK) : (wait ? F_OFD_SETLKW : F_OFD_SETLK),
+                 &fl);
+}
+
+IPC_API int ipc_lock_acquire(int fd, unsigned flags, off_t start, off_t len, int64_t timeout_ns) {
+    int64_t dl = ipc_deadline_make(timeout_ns), step = 50000;
+    short type = (flags & 3u) == IPC_LOCK_SHARED ? F_RDLCK : F_WRLCK;
+    int r;
+    if ((r = ipc__lock_args(flags, start, len, 1)) < 0) return r;
+    if (dl < IPC_FOREVER) return -EINVAL;
+    for (;;) {
+        if (ipc__lock_do(fd, flags, start, len, type, dl == IPC_FOREVER) == 0) return 0;
+        if (errno == EINTR) continue;
+        if (errno != EAGAIN && errno != EACCES && errno != EWOULDBLOCK) return ipc__neg_errno();
+        if ((r = ipc__backoff(&step, 5000000, dl)) < 0) return r;
+    }
+}
+
+IPC_API int ipc_lock_release(int fd, unsigned flags, off_t start, off_t len) {
+    int r;
+    if ((r = ipc__lock_args(flags, start, len, 0)) < 0) return r;
+    return ipc__lock_do(fd, flags, start, len, F_UNLCK, 0) != 0 ? ipc__neg_errno() : 0;
+}
+
+IPC_API int ipc_lock_query(int fd, unsigned flags, off_t start, off_t len, ipc_lock_info *holder) {
+    struct flock fl;
+    int r;
+    if ((r = ipc__lock_args(flags, start, len, 1)) < 0) return r;
+    if (flags & IPC_LOCK_FLOCK) return -EINVAL;
+    memset(&fl, 0, sizeof fl);
+    fl.l_type = (flags & 3u) == IPC_LOCK_SHARED ? F_RDLCK : F_WRLCK;
+    fl.l_whence = SEEK_SET;
+    fl.l_start = start;
+    fl.l_len = len;
+    if (fcntl(fd, (flags & IPC_LOCK_POSIX) ? F_GETLK : F_OFD_GETLK, &fl) != 0)
+        return ipc__neg_errno();
+    if (fl.l_type == F_UNLCK) return 0;
+    if (holder) {
+        holder->type = fl.l_type == F_RDLCK ? IPC_LOCK_SHARED : IPC_LOCK_EXCLUSIVE;
+        holder->start = fl.l_start;
+        holder->len = fl.l_len;
+        holder->pid = fl.l_pid;
+    }
+    return 1;
+}
+
+IPC_API int ipc_lock_pidfile(const char *path, pid_t *holder) {
+    char buf[32];
+    struct stat st;
+    int fd, r, n;
+    if (holder) *holder = 0;
+    if (!path || !*path) return -EINVAL;
+    fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0644);
+    if (fd < 0) return ipc__neg_errno();
+    r = fstat(fd, &st) != 0 ? ipc__neg_errno() : S_ISREG(st.st_mode) ? 0 : -EINVAL;
+    if (r < 0) {
+        close(fd);
+        return r;
+    }
+    if ((r = ipc_lock_acquire(fd, IPC_LOCK_EXCLUSIVE, 0, 0, 0)) < 0) {
+        if (r == -EAGAIN) { /* running: its pid is in the file */
+            ssize_t k = pread(fd, buf, sizeof buf - 1, 0);
+            r = -EBUSY;
+            if (holder && k > 0) {
+                buf[k] = 0;
+                *holder = (pid_t)strtol(buf, NULL, 10);
+            }
+        }
+        close(fd);
+        return r;
+    }
+    n = snprintf(buf, sizeof buf, "%ld\n", (long)getpid());
+    if (ftruncate(fd, 0) != 0 || pwrite(fd, buf, (size_t)n, 0) != n) {
+        r = ipc__neg_errno();
+        close(fd);
+        return r;
+    }
+    return fd;
+}
+
+/* ==== 16. Process-shared mutexes and condition variables ==== >>mutex */
+
+typedef char ipc__mutex_fits[sizeof(pthread_mutex_t) <= IPC_MUTEX_SIZE ? 1 : -1];
+#define IPC__MX(m) ((pthread_mutex_t *)(void *)(m))
+
+/* The condition variable: waiters sleep on seq as they read it under the mutex; signal
+   and broadcast change it, then wake. Changed under the mutex, seq cannot move between a
+   waiter's read and its unlock, so a waiter never sleeps through a signal meant for it. */
+typedef struct ipc__cond {
+    uint32_t seq;
+    uint32_t magic;
+    uint64_t spare;
+} ipc__cond;
+typedef char ipc__cond_fits[sizeof(ipc__cond) <= IPC_COND_SIZE ? 1 : -1];
+#define IPC__COND_MAGIC 0x436f6e64u /* "Cond" */
+
+IPC_API int ipc_mutex_init(void *mem, ipc_mutex **m) {
+    pthread_mutexattr_t a;
+    int r;
+    if (!mem || ((uintptr_t)mem & 7)) return -EINVAL;
+    if ((r = pthread_mutexattr_init(&a)) != 0) return -r;
+    r = pthread_mutexattr_setpshared(&a, PTHREAD_PROCESS_SHARED);
+    if (r == 0) r = pthread_mutexattr_setrobust(&a, IPC__MUTEX_ROBUST);
+    if (r == 0) r = pthread_mutexattr_settype(&a, IPC__MUTEX_ERRORCHECK);
+    if (r == 0) r = pthread_mutex_init((pthread_mutex_t *)mem, &a);
+    pthread_mutexattr_destroy(&a);
+    if (r != 0) return -r;
+    if (m) *m = (ipc_mutex *)mem;
+    return 0;
+}
+
+static int ipc__mutex_result(int r, int64_t dl) {
+    if (r == 0) return 0;
+    if (r == EOWNERDEAD) return IPC_MUTEX_RECOVERED;
+    if (r == EBUSY || r == ETIMEDOUT) return ipc__expired(dl);
+    return -r;
+}
+
+IPC_API int ipc_mutex_lock(ipc_mutex *m, int64_t timeout_ns) {
+    int64_t dl = ipc_deadline_make(timeout_ns);
+    int r;
+    if (!m || dl < IPC_FOREVER) return -EINVAL;
+    if (dl == IPC_FOREVER) return ipc__mutex_result(pthread_mutex_lock(IPC__MX(m)), dl);
+    if (dl == 0) return ipc__mutex_result(pthread_mutex_trylock(IPC__MX(m)), dl);
+#ifdef IPC__HAVE_CLOCKWAIT
+    {
+        struct timespec ts;
+        r = pthread_mutex_clocklock(IPC__MX(m), CLOCK_MONOTONIC, ipc_deadline_timespec(dl, &ts));
+        return ipc__mutex_result(r, dl);
+    }
+#else
+    {
+        int64_t step = 50000;
+        while ((r = pthread_mutex_trylock(IPC__MX(m))) == EBUSY) {
+            int e = ipc__backoff(&step, 2000000, dl);
+            if (e < 0) return e;
+        }
+        return ipc__mutex_result(r, dl);
+    }
+#endif
+}
+
+IPC_API int ipc_mutex_unlock(ipc_mutex *m) {
+    return m ? -pthread_mutex_unlock(IPC__MX(m)) : -EINVAL;
+}
+
+IPC_API int ipc_mutex_consistent(ipc_mutex *m) {
+    return m ? -pthread_mutex_consistent(IPC__MX(m)) : -EINVAL;
+}
+
+IPC_API int ipc_mutex_destroy(ipc_mutex *m) {
+    return m ? -pthread_mutex_destroy(IPC__MX(m)) : -EINVAL;
+}
+
+static ipc__cond *ipc__cond_of(ipc_cond *c) {
+    ipc__cond *cv = (ipc__cond *)(void *)c;
+    if (!cv || ((uintptr_t)cv & 3u)) return NULL;
+    return __atomic_load_n(&cv->magic, __ATOMIC_RELAXED) == IPC__COND_MAGIC ? cv : NULL;
+}
+
+IPC_API int ipc_cond_init(void *mem, ipc_cond **c) {
+    ipc__cond *cv = (ipc__cond *)mem;
+    if (!cv || ((uintptr_t)cv & 3u)) return -EINVAL;
+    memset(cv, 0, sizeof *cv);
+    __atomic_store_n(&cv->magic, IPC__COND_MAGIC, __ATOMIC_RELEASE);
+    if (c) *c = (ipc_cond *)mem;
+    return 0;
+}
+
+IPC_API int ipc_cond_wait(ipc_cond *c, ipc_mutex *m, int64_t timeout_ns) {
+    int64_t dl = ipc_deadline_make(timeout_ns);
+    ipc__cond *cv = ipc__cond_of(c);
+    uint32_t seq;
+    int r, w;
+    if (!cv || !m || dl < IPC_FOREVER) return -EINVAL;
+    seq = __atomic_load_n(&cv->seq, __ATOMIC_ACQUIRE);
+    if ((r = ipc_mutex_unlock(m)) < 0) return r;
+    w = ipc_futex_wait_until(&cv->seq, seq, dl);
+    r = ipc_mutex_lock(m, IPC_FOREVER); /* relocked on every path, as pthread does */
+    if (r != 0) return r;               /* IPC_MUTEX_RECOVERED or the lock's error */
+    return w < 0 ? w : 0;               /* woken, or seq moved: both are a wake-up */
+}
+
+static int ipc__cond_wake(ipc_cond *c, int n) {
+    ipc__cond *cv = ipc__cond_of(c);
+    int r;
+    if (!cv) return -EINVAL;
+    __atomic_fetch_add(&cv->seq, 1u, __ATOMIC_SEQ_CST);
+    r = ipc_futex_wake(&cv->seq, n);
+    return r < 0 ? r : 0;
+}
+
+IPC_API int ipc_cond_signal(ipc_cond *c) {
+    return ipc__cond_wake(c, 1);
+}
+
+IPC_API int ipc_cond_broadcast(ipc_cond *c) {
+    return ipc__cond_wake(c, INT_MAX);
+}
+
+IPC_API int ipc_cond_destroy(ipc_cond *c) {
+    ipc__cond *cv = ipc__cond_of(c);
+    if (!cv) return -EINVAL;
+    __atomic_store_n(&cv->magic, 0u, __ATOMIC_RELEASE);
+    return 0;
+}
+
+/* ==== 17. Pseudoterminals ==== >>pty */
+
+#ifndef TIOCGPTPEER
+#define TIOCGPTPEER 0x5441
+#endif
+
+IPC_API int ipc_pty_set_raw(int fd) {
+    struct termios t;
+    if (tcgetattr(fd, &t) != 0) return ipc__neg_errno();
+    cfmakeraw(&t);
+    return tcsetattr(fd, TCSANOW, &t) != 0 ? ipc__neg_errno() : 0;
+}
+
+IPC_API int ipc_pty_set_size(int fd, unsigned short rows, unsigned short cols) {
+    struct winsize w;
+    memset(&w, 0, sizeof w);
+    w.ws_row = rows;
+    w.ws_col = cols;
+    return ioctl(fd, TIOCSWINSZ, &w) != 0 ? ipc__neg_errno() : 0;
+}
+
+IPC_API int ipc_pty_open(ipc_pty *p, const ipc_pty_opts *opts) {
+    int r = 0;
+    if (!p) return -EINVAL;
+    memset(p, 0, sizeof *p);
+    p->slave = -1;
+    p->master = posix_openpt(O_RDWR | O_NOCTTY | O_CLOEXEC);
+    if (p->master < 0) return ipc__neg_errno();
+    if (grantpt(p->master) != 0 || unlockpt(p->master) != 0 ||
+        ptsname_r(p->master, p->name, sizeof p->name) != 0)
+        r = errno ? ipc__neg_errno() : -EIO;
+    if (r == 0) { /* the peer by the master itself where the kernel can (4.13+): no path race */
+        p->slave = ioctl(p->master, TIOCGPTPEER, O_RDWR | O_NOCTTY | O_CLOEXEC);
+        if (p->slave < 0) p->slave = open(p->name, O_RDWR | O_NOCTTY | O_CLOEXEC);
+        if (p->slave < 0) r = ipc__neg_errno();
+    }
+    if (r == 0)
+        r = ipc_pty_set_size(p->slave, opts && opts->rows ? opts->rows : 24,
+                             opts && opts->cols ? opts->cols : 80);
+    if (r == 0 && opts && opts->raw) r = ipc_pty_set_raw(p->slave);
+    if (r < 0) {
+        ipc_fd_close(&p->slave);
+        ipc_fd_close(&p->master);
+    }
+    return r;
+}
+
+IPC_API int ipc_pty_spawn(ipc_pty *p, ipc_proc *proc, const char *file, char *const argv[],
+                          const ipc_spawn_opts *opts) {
+    int r;
+    if (!p || p->master < 0 || !p->name[0]) return -EINVAL;
+    r = ipc__spawn(proc, file, argv, opts, p->name);
+    if (r == 0) ipc_fd_close(&p->slave);
+    return r;
+}
+
+IPC_API ssize_t ipc_pty_read(ipc_pty *p, void *buf, size_t cap, int64_t timeout_ns) {
+    ssize_t r;
+    if (!p) return -EINVAL;
+    r = ipc_fd_read_some(p->master, buf, cap, timeout_ns);
+    return r == -EIO ? -EPIPE : r; /* no slave left open */
+}
+
+IPC_API int ipc_pty_close(ipc_pty *p) {
+    int a, b;
+    if (!p) return -EINVAL;
+    a = ipc_fd_close(&p->slave);
+    b = ipc_fd_close(&p->master);
+    return a < 0 ? a : b;
 }
 
 #endif /* IPC_IMPLEMENTATION */
