@@ -710,7 +710,8 @@ IPC_API int ipc_sock_format(const ipc_sockaddr *addr, char *buf, size_t cap);
    a socket file left by a dead server is replaced, but only when it is a socket and
    connecting to it is refused (checked and replaced under a lock on the directory, so
    two servers starting at once cannot both take it); -EADDRINUSE while a server
-   accepts there, -EEXIST when anything else is at the path. */
+   accepts there, -EEXIST when anything else is at the path. The probe is a real
+   connect: a live server there accepts one connection that closes without data. */
 IPC_API int ipc_sock_listen(const char *endpoint, const ipc_sock_opts *opts);
 
 /* Accept one connection before the deadline: its fd (close-on-exec, blocking), and the
@@ -1477,6 +1478,7 @@ static ssize_t ipc__io_once(ipc__io *io, void *p, size_t n, int ready) {
         if (errno == EINTR) continue;
         if (errno == EWOULDBLOCK) return -EAGAIN;
         if (errno == EPIPE && io->sigpipe_held) io->sigpipe_seen = 1;
+        if (errno == ECONNRESET) return -EPIPE; /* a TCP peer that died: still gone */
         return ipc__neg_errno();
     }
 }
@@ -3702,6 +3704,10 @@ IPC_API int ipc_sock_format(const ipc_sockaddr *addr, char *buf, size_t cap) {
             memcpy(tmp + n, path + 1, plen - 1);
             n += (int)(plen - 1);
         } else {
+            if (plen > 0 && path[0] == '@') { /* a relative path "@x" is not abstract */
+                memcpy(tmp + n, "./", 2);
+                n += 2;
+            }
             for (k = 0; k < plen && path[k]; k++)
                 tmp[n++] = path[k];
         }
@@ -3990,6 +3996,7 @@ static ssize_t ipc__sock_msg(int fd, struct msghdr *m, int flags, int send, int6
         int p;
         if (r >= 0) return r;
         if (errno == EINTR) continue;
+        if (errno == ECONNRESET) return -EPIPE;
         if (errno != EAGAIN && errno != EWOULDBLOCK) return ipc__neg_errno();
         if ((p = ipc__poll_until(fd, send ? POLLOUT : POLLIN, dl)) < 0) return p;
     }
@@ -4070,8 +4077,14 @@ IPC_API ssize_t ipc_sock_recvfrom(int fd, void *buf, size_t cap, ipc_sockaddr *f
 IPC_API ssize_t ipc_sock_next_size(int fd, int64_t timeout_ns) {
     int64_t dl = ipc_deadline_make(timeout_ns);
     struct msghdr m;
+    struct iovec v;
+    char one; /* a real buffer: some emulators report 0 for a peek into none */
     if (dl < IPC_FOREVER) return -EINVAL;
     memset(&m, 0, sizeof m);
+    v.iov_base = &one;
+    v.iov_len = 1;
+    m.msg_iov = &v;
+    m.msg_iovlen = 1;
     return ipc__sock_msg(fd, &m, MSG_PEEK | MSG_TRUNC, 0, dl);
 }
 

@@ -1424,6 +1424,62 @@ TEST(sock_send_closed_no_sigpipe) {
     CHECK_EQ(th_fd_count(), fds);
 }
 
+/* A peer that dies with unread data (or with SO_LINGER 0) resets the connection: the
+   kernel says ECONNRESET, the library says -EPIPE like any other gone peer. */
+TEST(sock_tcp_reset_is_epipe) {
+    static unsigned char buf[1000];
+    struct linger lg;
+    int fds = th_fd_count(), l, c, s;
+    char ep[128];
+    CHECK_OK(l = ipc_sock_listen("tcp:127.0.0.1:0", NULL));
+    local_ep(l, ep, sizeof ep);
+    c = connect_ep(ep, 0);
+    s = accept_ok(l);
+    lg.l_onoff = 1;
+    lg.l_linger = 0;
+    CHECK(setsockopt(s, SOL_SOCKET, SO_LINGER, &lg, sizeof lg) == 0);
+    close_fd(s); /* RST, not FIN */
+    CHECK(ipc_fd_wait(c, POLLIN, SEC) > 0);
+    CHECK_ERR(ipc_sock_recv(c, buf, sizeof buf, SEC), -EPIPE);
+    close_fd(c);
+    /* the reset seen by recvmsg-based calls too */
+    c = connect_ep(ep, 0);
+    s = accept_ok(l);
+    CHECK(setsockopt(s, SOL_SOCKET, SO_LINGER, &lg, sizeof lg) == 0);
+    close_fd(s);
+    CHECK(ipc_fd_wait(c, POLLIN, SEC) > 0);
+    CHECK_ERR(ipc_sock_recvfrom(c, buf, sizeof buf, NULL, SEC), -EPIPE);
+    close_fd(c);
+    close_fd(l);
+    CHECK_EQ(th_fd_count(), fds);
+}
+
+/* A socket bound to the relative path "@x" is not the abstract name "@x": its endpoint
+   string must parse back to the same path. */
+TEST(sock_format_relative_at_path) {
+    struct sockaddr_un un;
+    ipc_sockaddr a, b;
+    char ep[160], dir[] = "/tmp/ipct-at-XXXXXX";
+    int fd;
+    CHECK(mkdtemp(dir) != NULL);
+    CHECK(chdir(dir) == 0);
+    CHECK((fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0)) >= 0);
+    memset(&un, 0, sizeof un);
+    un.sun_family = AF_UNIX;
+    strcpy(un.sun_path, "@rel");
+    CHECK(bind(fd, (struct sockaddr *)&un, sizeof un) == 0);
+    CHECK_ERR(ipc_sock_local(fd, &a), 0);
+    format_ok(&a, ep, sizeof ep);
+    CHECK(strcmp(ep, "unix:./@rel") == 0);
+    parse_ok(ep, &b, __LINE__);
+    CHECK(strcmp(((struct sockaddr_un *)(void *)b.u.bytes)->sun_path, "./@rel") == 0);
+    CHECK(((struct sockaddr_un *)(void *)b.u.bytes)->sun_path[0] != 0);
+    close_fd(fd);
+    CHECK(unlink("@rel") == 0);
+    CHECK(chdir("/") == 0);
+    CHECK(rmdir(dir) == 0);
+}
+
 /* ==== signal storms ==== */
 
 /* 8 MiB each way, received in 64 KiB pieces with a pause every 16, so the sender blocks
