@@ -1443,6 +1443,8 @@ static ssize_t ipc__io_once(ipc__io *io, void *p, size_t n, int ready) {
                 int e = errno, fl = fcntl(io->fd, F_GETFL);
                 struct stat st;
                 if (fl < 0 || fstat(io->fd, &st) != 0) return ipc__neg_errno();
+                /* the wrong end of a pipe would only ever poll: say so as read/write do */
+                if ((fl & O_ACCMODE) == (io->write ? O_RDONLY : O_WRONLY)) return -EBADF;
                 if (e == EAGAIN && !S_ISREG(st.st_mode)) return -EAGAIN;
                 io->mode = (fl & O_NONBLOCK) ? IPC__IO_NONBLOCK : IPC__IO_BLOCKING;
                 /* After POLLOUT a pipe takes PIPE_BUF bytes without blocking and a file
@@ -4994,9 +4996,10 @@ IPC_API int ipc_pty_open(ipc_pty *p, const ipc_pty_opts *opts) {
     p->slave = -1;
     p->master = posix_openpt(O_RDWR | O_NOCTTY | O_CLOEXEC);
     if (p->master < 0) return ipc__neg_errno();
-    if (grantpt(p->master) != 0 || unlockpt(p->master) != 0 ||
-        ptsname_r(p->master, p->name, sizeof p->name) != 0)
-        r = errno ? ipc__neg_errno() : -EIO;
+    if (grantpt(p->master) != 0 || unlockpt(p->master) != 0)
+        r = ipc__neg_errno();
+    else if ((r = ptsname_r(p->master, p->name, sizeof p->name)) != 0)
+        r = r > 0 ? -r : -EIO; /* the error number is returned, not (only) in errno */
     if (r == 0) { /* the peer by the master itself where the kernel can (4.13+): no path race */
         p->slave = ioctl(p->master, TIOCGPTPEER, O_RDWR | O_NOCTTY | O_CLOEXEC);
         if (p->slave < 0) p->slave = open(p->name, O_RDWR | O_NOCTTY | O_CLOEXEC);

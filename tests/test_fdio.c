@@ -739,6 +739,28 @@ TEST(fdio_wait) {
     CHECK_EQ(th_fd_count(), fds);
 }
 
+/* The wrong end of a pipe is -EBADF at once, on every path (qemu-user lacks
+   pwritev2 and takes the fallback, which must not poll for a readiness that never comes). */
+TEST(fdio_wrong_pipe_end_ebadf) {
+    int fds = th_fd_count(), p[2], i;
+    char c = 'x';
+    size_t done = 7;
+    CHECK(pipe(p) == 0);
+    for (i = 0; i < 2; i++) { /* blocking, then non-blocking ends */
+        int64_t t0 = ipc_time_now();
+        CHECK_ERR(ipc_fd_write_all(p[0], &c, 1, 500 * MS, &done), -EBADF);
+        CHECK_EQ(done, 0);
+        CHECK_ERR(ipc_fd_read_exact(p[1], &c, 1, 500 * MS, NULL), -EBADF);
+        CHECK_ERR(ipc_fd_read_some(p[1], &c, 1, IPC_FOREVER), -EBADF);
+        CHECK(ipc_time_now() - t0 < 400 * MS);
+        CHECK_OK(ipc_fd_set_nonblock(p[0], 1));
+        CHECK_OK(ipc_fd_set_nonblock(p[1], 1));
+    }
+    close_fd(p[0]);
+    close_fd(p[1]);
+    CHECK_EQ(th_fd_count(), fds);
+}
+
 /* ---- flags ---- */
 
 TEST(fdio_set_nonblock_cloexec) {
