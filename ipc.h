@@ -531,6 +531,8 @@ typedef struct ipc_frame {
     const void *tx_msg; /* frame being sent: its payload */
     size_t tx_len;      /* its length */
     size_t tx_done;     /* its bytes sent so far, header included */
+    int tx_mode;        /* how the fd takes non-blocking transfers, once learnt */
+    int rx_mode;
     unsigned char rx_hdr[4];
 } ipc_frame;
 
@@ -1411,29 +1413,34 @@ static int ipc__poll_until(int fd, int events, int64_t deadline) {
     }
 }
 
-/* One transfer attempt. Returns bytes moved (0 = end of stream on reads), -EAGAIN if
-   the fd would block, or another -errno. `ready` says poll() just reported the fd. */
-static ssize_t ipc__io_once(ipc__io *io, void *p, size_t n, int ready) {
+/* One transfer attempt of the n (1 or 2) pieces in v; reads use v[0] only. Returns bytes
+   moved (0 = end of stream on reads), -EAGAIN if the fd would block, or another -errno.
+   `ready` says poll() just reported the fd. */
+static ssize_t ipc__io_once(ipc__io *io, struct iovec *v, int n, int ready) {
     ssize_t r;
     for (;;) {
         switch (io->mode) {
         case IPC__IO_PROBE:
         case IPC__IO_SOCK:
-            r = io->write ? send(io->fd, p, n, MSG_NOSIGNAL | MSG_DONTWAIT)
-                          : recv(io->fd, p, n, MSG_DONTWAIT);
+            if (io->write) {
+                struct msghdr m;
+                memset(&m, 0, sizeof m);
+                m.msg_iov = v;
+                m.msg_iovlen = (size_t)n;
+                r = sendmsg(io->fd, &m, MSG_NOSIGNAL | MSG_DONTWAIT);
+            } else {
+                r = recv(io->fd, v[0].iov_base, v[0].iov_len, MSG_DONTWAIT);
+            }
             if (r < 0 && errno == ENOTSOCK) {
                 io->mode = IPC__IO_NOWAIT;
                 continue;
             }
             io->mode = IPC__IO_SOCK;
             break;
-        case IPC__IO_NOWAIT: {
-            struct iovec v;
-            v.iov_base = p;
-            v.iov_len = n;
+        case IPC__IO_NOWAIT:
             if (io->write) ipc__sigpipe_hold(io);
-            r = syscall(io->write ? SYS_pwritev2 : SYS_preadv2, io->fd, &v, 1, -1L, -1L,
-                        RWF_NOWAIT);
+            r = syscall(io->write ? SYS_pwritev2 : SYS_preadv2, io->fd, v, io->write ? n : 1, -1L,
+                        -1L, RWF_NOWAIT);
             /* Unsupported for this fd type or kernel; or a regular file whose page-cache
                miss says EAGAIN although poll() calls it ready: use the fd's own flag. (On a
                pipe, EAGAIN after poll() is another reader or writer winning the race: it
@@ -1453,10 +1460,9 @@ static ssize_t ipc__io_once(ipc__io *io, void *p, size_t n, int ready) {
                 continue;
             }
             break;
-        }
         case IPC__IO_NONBLOCK:
             if (io->write) ipc__sigpipe_hold(io);
-            r = io->write ? write(io->fd, p, n) : read(io->fd, p, n);
+            r = io->write ? writev(io->fd, v, n) : read(io->fd, v[0].iov_base, v[0].iov_len);
             break;
         default: /* blocking fd: transfer only when it cannot block past the deadline (given
                     no other reader or writer on it: poll() cannot reserve the room) */
@@ -1469,10 +1475,17 @@ static ssize_t ipc__io_once(ipc__io *io, void *p, size_t n, int ready) {
             }
             if (io->write) {
                 ipc__sigpipe_hold(io);
-                if (io->deadline != IPC_FOREVER && n > io->piece) n = io->piece;
-                r = write(io->fd, p, n);
+                if (io->deadline != IPC_FOREVER) { /* at most one piece: it cannot block */
+                    if (v[0].iov_len >= io->piece) {
+                        v[0].iov_len = io->piece;
+                        n = 1;
+                    } else if (n > 1 && v[0].iov_len + v[1].iov_len > io->piece) {
+                        v[1].iov_len = io->piece - v[0].iov_len;
+                    }
+                }
+                r = writev(io->fd, v, n);
             } else {
-                r = read(io->fd, p, n);
+                r = read(io->fd, v[0].iov_base, v[0].iov_len);
             }
             break;
         }
@@ -1501,24 +1514,41 @@ static int ipc__read_zero(int fd, int *checked) {
     return 0;
 }
 
-/* The loop behind the three public calls. exact: 1 = all len bytes, 0 = some. */
-static ssize_t ipc__io_run(int fd, void *buf, size_t len, int write, int exact, int64_t deadline,
-                           size_t *done) {
+/* The loop behind the public calls: move the bytes of a (1 or 2 pieces; reads 1) until
+   the deadline. exact: 1 = all of them, 0 = some. *mode, when not NULL, carries the
+   transfer mode learnt on an earlier call on the same fd (IPC__IO_PROBE at first), so a
+   stream's later calls skip the probing. Arguments are the caller's to check. */
+static ssize_t ipc__io_run(int fd, const struct iovec *a, int na, int write, int exact,
+                           int64_t deadline, size_t *done, int *mode) {
     ipc__io io;
-    size_t got = 0;
+    struct iovec cur[2];
+    size_t got = 0, len = a[0].iov_len + (na > 1 ? a[1].iov_len : 0);
     ssize_t r = 0;
     int ready = 0, eof_check = 0;
     if (done) *done = 0;
     if (fd < 0) return -EBADF;
-    if (!buf || len == 0 || len > (size_t)SSIZE_MAX) return -EINVAL;
-    if (deadline < IPC_FOREVER) return -EINVAL;
     memset(&io, 0, sizeof io);
     io.fd = fd;
     io.write = write;
-    io.mode = IPC__IO_PROBE;
+    /* Only modes that do not depend on the fd's O_NONBLOCK flag are reused, as the caller
+       may change it; a reused mode that no longer fits falls back as a probe would. */
+    io.mode = mode && (*mode == IPC__IO_SOCK || *mode == IPC__IO_NOWAIT) ? *mode : IPC__IO_PROBE;
     io.deadline = deadline;
     while (got < len) {
-        r = ipc__io_once(&io, (char *)buf + got, len - got, ready);
+        int n = 0;
+        size_t skip = got;
+        int k;
+        for (k = 0; k < na; k++) { /* what is left of the pieces */
+            if (skip >= a[k].iov_len) {
+                skip -= a[k].iov_len;
+                continue;
+            }
+            cur[n].iov_base = (char *)a[k].iov_base + skip;
+            cur[n].iov_len = a[k].iov_len - skip;
+            skip = 0;
+            n++;
+        }
+        r = ipc__io_once(&io, cur, n, ready);
         ready = 0;
         if (r > 0) {
             got += (size_t)r;
@@ -1539,6 +1569,7 @@ static ssize_t ipc__io_run(int fd, void *buf, size_t len, int write, int exact, 
         ready = 1;
     }
     if (write) ipc__sigpipe_release(&io);
+    if (mode) *mode = io.mode;
     if (done) *done = got;
     if (got == len || (!exact && got > 0)) return (ssize_t)got;
     return r < 0 ? r : -EIO;
@@ -1547,11 +1578,14 @@ static ssize_t ipc__io_run(int fd, void *buf, size_t len, int write, int exact, 
 static ssize_t ipc__io_call(int fd, void *buf, size_t len, int write, int exact, int64_t timeout_ns,
                             size_t *done) {
     int64_t dl = ipc_deadline_make(timeout_ns);
-    if (dl < IPC_FOREVER) {
-        if (done) *done = 0;
-        return -EINVAL;
-    }
-    return ipc__io_run(fd, buf, len, write, exact, dl, done);
+    struct iovec v;
+    if (done) *done = 0;
+    if (dl < IPC_FOREVER) return -EINVAL;
+    if (fd < 0) return -EBADF;
+    if (!buf || len == 0 || len > (size_t)SSIZE_MAX) return -EINVAL;
+    v.iov_base = buf;
+    v.iov_len = len;
+    return ipc__io_run(fd, &v, 1, write, exact, dl, done, NULL);
 }
 
 IPC_API ssize_t ipc_fd_write_all(int fd, const void *buf, size_t len, int64_t timeout_ns,
@@ -3188,8 +3222,7 @@ IPC_API int ipc_proc_close(ipc_proc *p) {
 
 /* ==== 8. Message framing over byte streams ==== >>frame */
 
-#define IPC__FRAME_MAX   (16u << 20)
-#define IPC__FRAME_STACK 4096 /* frames up to this size go out in one write */
+#define IPC__FRAME_MAX (16u << 20)
 
 IPC_API int ipc_frame_init(ipc_frame *f, int fd, const ipc_frame_opts *opts) {
     if (!f) return -EINVAL;
@@ -3206,10 +3239,12 @@ IPC_API int ipc_frame_init(ipc_frame *f, int fd, const ipc_frame_opts *opts) {
 }
 
 IPC_API ssize_t ipc_frame_send(ipc_frame *f, const void *msg, size_t len, int64_t timeout_ns) {
-    unsigned char stack[IPC__FRAME_STACK];
     int64_t dl = ipc_deadline_make(timeout_ns);
-    size_t total = len + 4, done = 0;
-    ssize_t r = 0;
+    unsigned char hdr[4];
+    struct iovec v[2];
+    size_t total = len + 4, done = 0, skip;
+    ssize_t r;
+    int n = 0;
     if (!f || (!msg && len) || dl < IPC_FOREVER) return -EINVAL;
     if (f->fd < 0) return -EBADF;
     if (len > f->max_msg) return -EMSGSIZE;
@@ -3218,25 +3253,28 @@ IPC_API ssize_t ipc_frame_send(ipc_frame *f, const void *msg, size_t len, int64_
         return -EINVAL; /* finish the frame in progress first */
     f->tx_len = len;
     f->tx_msg = msg;
-    while (f->tx_done < total) {
-        size_t pos = f->tx_done;
-        if (pos < IPC__FRAME_STACK) { /* the head of the frame, header included, in one piece */
-            size_t end = total < IPC__FRAME_STACK ? total : IPC__FRAME_STACK, i;
-            for (i = pos; i < 4 && i < end; i++)
-                stack[i] = (unsigned char)(len >> (8 * i));
-            if (end > 4 && pos < end)
-                memcpy(stack + (pos > 4 ? pos : 4), (const char *)msg + (pos > 4 ? pos - 4 : 0),
-                       end - (pos > 4 ? pos : 4));
-            r = ipc__io_run(f->fd, stack + pos, end - pos, 1, 1, dl, &done);
-        } else {
-            r = ipc__io_run(f->fd, (char *)(uintptr_t)msg + (pos - 4), total - pos, 1, 1, dl,
-                            &done);
-        }
-        f->tx_done += done;
-        if (r < 0) {
-            if (r == -EPIPE || f->tx_done == 0) f->tx_done = 0; /* nothing to resume */
-            return r;
-        }
+    hdr[0] = (unsigned char)len;
+    hdr[1] = (unsigned char)(len >> 8);
+    hdr[2] = (unsigned char)(len >> 16);
+    hdr[3] = (unsigned char)(len >> 24);
+    /* header and payload in one gather write: one system call, one TCP segment, no copy */
+    skip = f->tx_done;
+    if (skip < 4) {
+        v[n].iov_base = hdr + skip;
+        v[n++].iov_len = 4 - skip;
+        skip = 0;
+    } else {
+        skip -= 4;
+    }
+    if (len > skip) {
+        v[n].iov_base = (char *)(uintptr_t)msg + skip;
+        v[n++].iov_len = len - skip;
+    }
+    r = ipc__io_run(f->fd, v, n, 1, 1, dl, &done, &f->tx_mode);
+    f->tx_done += done;
+    if (r < 0) {
+        if (r == -EPIPE || f->tx_done == 0) f->tx_done = 0; /* nothing to resume */
+        return r;
     }
     f->tx_done = 0;
     return (ssize_t)len;
@@ -3250,7 +3288,10 @@ IPC_API ssize_t ipc_frame_recv(ipc_frame *f, void *buf, size_t cap, int64_t time
     if (f->fd < 0) return -EBADF;
     if (f->rx_broken) return -EPROTO;
     if (f->rx_done < 4) {
-        r = ipc__io_run(f->fd, f->rx_hdr + f->rx_done, 4 - f->rx_done, 0, 1, dl, &done);
+        struct iovec v;
+        v.iov_base = f->rx_hdr + f->rx_done;
+        v.iov_len = 4 - f->rx_done;
+        r = ipc__io_run(f->fd, &v, 1, 0, 1, dl, &done, &f->rx_mode);
         f->rx_done += done;
         if (r == -EPIPE && f->rx_done > 0) r = -EPROTO; /* the stream ended inside a header */
         if (r < 0) {
@@ -3266,8 +3307,10 @@ IPC_API ssize_t ipc_frame_recv(ipc_frame *f, void *buf, size_t cap, int64_t time
     }
     if (f->rx_len > cap) return -EMSGSIZE;
     if (f->rx_done - 4 < f->rx_len) {
-        r = ipc__io_run(f->fd, (char *)buf + (f->rx_done - 4), f->rx_len - (f->rx_done - 4), 0, 1,
-                        dl, &done);
+        struct iovec v;
+        v.iov_base = (char *)buf + (f->rx_done - 4);
+        v.iov_len = f->rx_len - (f->rx_done - 4);
+        r = ipc__io_run(f->fd, &v, 1, 0, 1, dl, &done, &f->rx_mode);
         f->rx_done += done;
         if (r == -EPIPE) {
             f->rx_broken = 1;
@@ -4176,7 +4219,9 @@ IPC_API ssize_t ipc_sock_send_fds(int fd, const void *buf, size_t len, const int
     r = ipc__sock_msg(fd, &m, 0, 1, dl);
     if (r < 0) return r;
     if ((size_t)r < len) { /* a stream took part: the descriptors went with it */
-        r = ipc__io_run(fd, (char *)(uintptr_t)buf + r, len - (size_t)r, 1, 1, dl, &sent);
+        v.iov_base = (char *)(uintptr_t)buf + r;
+        v.iov_len = len - (size_t)r;
+        r = ipc__io_run(fd, &v, 1, 1, 1, dl, &sent, NULL);
         if (r < 0) return r;
     }
     return (ssize_t)len;

@@ -4,12 +4,20 @@
    mechanisms  ipc ring (anonymous, fd inherited over fork); pipe with fixed-size messages
                (ipc_fd_write_all / ipc_fd_read_exact); pipe with ipc_frame_* framing; FIFO
                in a mkdtemp directory with framing; POSIX message queue (10 messages of at
-               most 4096 bytes); System V message queue (IPC_PRIVATE)
+               most 4096 bytes); System V message queue (IPC_PRIVATE); Unix stream socket
+               with ipc_frame_* framing (a stream has no message boundaries: framing is
+               how messages go over one, and it compares with the framed pipe and FIFO);
+               Unix datagram and seqpacket sockets, one ipc_sock_send / ipc_sock_recv per
+               message (the default SO_SNDBUF, ~200 KiB, bounds the datagrams in flight:
+               plenty at these sizes); TCP on 127.0.0.1, framed, TCP_NODELAY. The Unix
+               sockets are ipc_sock_pair (related processes need no name, so there is no
+               socket file to remove); the TCP pair is a listener on port 0, connected to
+               and accepted by the first side before it forks, so it lives and dies there
    throughput  one way: a producer sends n messages, each carrying its sequence number, a
                consumer receives them, checks the order and sums them; timed from just
                before the first send to just after the last receive
    latency     ping-pong through one channel each way (two rings, a duplex pipe, a FIFO
-               pair, two queues): p50 and p99 of the round trips
+               pair, two queues, one socket): p50 and p99 of the round trips
 
    The two sides of a measurement are two processes pinned to different cores (when there
    are two), coordinated through shared anonymous memory. The run process only creates
@@ -37,9 +45,23 @@
 #define LINE   128
 #define MQ_MSG 4096 /* the POSIX queues' msg_size: a receive buffer is at least this big */
 
-enum { M_RING, M_PIPE, M_PIPE_FRAMED, M_FIFO_FRAMED, M_MQ, M_MSGQ, M_KINDS };
-static const char *mnames[M_KINDS] = {"ipc ring",     "pipe, raw", "pipe, framed",
-                                      "FIFO, framed", "POSIX mq",  "System V msgq"};
+enum {
+    M_RING,
+    M_PIPE,
+    M_PIPE_FRAMED,
+    M_FIFO_FRAMED,
+    M_MQ,
+    M_MSGQ,
+    M_UNIX_STREAM, /* the sockets, from here on */
+    M_UNIX_DGRAM,
+    M_UNIX_SEQPACKET,
+    M_TCP,
+    M_KINDS
+};
+static const char *mnames[M_KINDS] = {
+    "ipc ring",       "pipe, raw",           "pipe, framed",        "FIFO, framed",
+    "POSIX mq",       "System V msgq",       "Unix stream, framed", "Unix datagram",
+    "Unix seqpacket", "TCP loopback, framed"};
 
 /* Shared between the run process and the two sides of one measurement. */
 typedef struct shared {
@@ -105,6 +127,26 @@ static void die_with_parent(pid_t parent) {
 
 /* ---- the channel: setup, one send, one receive ---- */
 
+/* A connected TCP pair on loopback: listen on a port the kernel picks, connect, accept.
+   The handshake completes in the listener's backlog, so one process can do all three. */
+static int tcp_pair(int fds[2]) {
+    ipc_sockaddr addr;
+    char ep[64];
+    int lfd = ipc_sock_listen("tcp:127.0.0.1:0", NULL), r, i;
+    fds[0] = fds[1] = -1;
+    if (lfd < 0) return lfd;
+    r = ipc_sock_local(lfd, &addr);
+    if (r == 0) r = ipc_sock_format(&addr, ep, sizeof ep);
+    if (r >= 0) r = fds[0] = ipc_sock_connect(ep, NULL, 10 * IPC__NS);
+    if (r >= 0) r = fds[1] = ipc_sock_accept(lfd, NULL, 10 * IPC__NS);
+    /* Nagle would hold a small write back while an earlier one is unacknowledged: the
+       tail of a frame sent in two writes could wait for the peer's delayed ack. */
+    for (i = 0; i < 2 && r >= 0; i++)
+        r = ipc_sock_set(fds[i], IPC_SOCK_NODELAY, 1);
+    ipc_fd_close(&lfd);
+    return r < 0 ? r : 0;
+}
+
 /* Anonymous objects, made by the first side before it forks the second. pp: both ways. */
 static int chan_make(int kind, int pp, end *a, end *b) {
     ipc_ring_opts o = {0};
@@ -127,6 +169,11 @@ static int chan_make(int kind, int pp, end *a, end *b) {
         } else if (r == 0) {
             a->txfd = p[0].wfd, b->rxfd = p[0].rfd;
         }
+    } else if (kind >= M_UNIX_STREAM) { /* a socket goes both ways: one for pp too */
+        static const int types[] = {IPC_SOCK_STREAM, IPC_SOCK_DGRAM, IPC_SOCK_SEQPACKET};
+        int fds[2];
+        r = kind == M_TCP ? tcp_pair(fds) : ipc_sock_pair(fds, types[kind - M_UNIX_STREAM]);
+        if (r == 0) a->txfd = a->rxfd = fds[0], b->txfd = b->rxfd = fds[1];
     }
     return r;
 }
@@ -159,6 +206,16 @@ static int chan_attach(end *e, end *other, int second, int pp, const int q[2]) {
         if (r < 0) return r;
         r = 0;
         break;
+    case M_UNIX_STREAM:
+    case M_TCP: /* one ipc_frame per stream, for both directions */
+        ipc_fd_close(&other->rxfd);
+        other->txfd = -1;
+        return ipc_frame_init(&e->ftx, e->txfd, NULL);
+    case M_UNIX_DGRAM:
+    case M_UNIX_SEQPACKET:
+        ipc_fd_close(&other->rxfd);
+        other->txfd = -1;
+        return 0;
     default: /* queues: fds and ids made by the run process, inherited */
         e->txfd = second ? (pp ? q[1] : -1) : q[0];
         e->rxfd = second ? q[0] : (pp ? q[1] : -1);
@@ -182,7 +239,11 @@ static ssize_t chan_send(end *e, unsigned char *buf, size_t size) {
     case M_RING: return ipc_ring_send(&e->tx, buf, size, IPC_FOREVER);
     case M_PIPE: return whole(ipc_fd_write_all(e->txfd, buf, size, IPC_FOREVER, NULL), size);
     case M_PIPE_FRAMED:
-    case M_FIFO_FRAMED: return whole(ipc_frame_send(&e->ftx, buf, size, IPC_FOREVER), size);
+    case M_FIFO_FRAMED:
+    case M_UNIX_STREAM:
+    case M_TCP: return whole(ipc_frame_send(&e->ftx, buf, size, IPC_FOREVER), size);
+    case M_UNIX_DGRAM:
+    case M_UNIX_SEQPACKET: return whole(ipc_sock_send(e->txfd, buf, size, IPC_FOREVER, NULL), size);
     case M_MQ: return ipc_mq_send(e->txfd, buf, size, 0, IPC_FOREVER);
     default: return ipc_msgq_send(e->txfd, buf - sizeof(long), size, IPC_FOREVER);
     }
@@ -195,6 +256,10 @@ static ssize_t chan_recv(end *e, unsigned char *buf, size_t size) {
     case M_PIPE: return ipc_fd_read_exact(e->rxfd, buf, size, IPC_FOREVER, NULL);
     case M_PIPE_FRAMED:
     case M_FIFO_FRAMED: return ipc_frame_recv(&e->frx, buf, size, IPC_FOREVER);
+    case M_UNIX_STREAM:
+    case M_TCP: return ipc_frame_recv(&e->ftx, buf, size, IPC_FOREVER);
+    case M_UNIX_DGRAM:
+    case M_UNIX_SEQPACKET: return ipc_sock_recv(e->rxfd, buf, size, IPC_FOREVER);
     case M_MQ: return ipc_mq_recv(e->rxfd, buf, MQ_MSG, NULL, IPC_FOREVER);
     default: return ipc_msgq_recv(e->rxfd, buf - sizeof(long), size, 0, 0, IPC_FOREVER);
     }
@@ -466,7 +531,7 @@ int main(void) {
             for (k = 0; k < M_KINDS; k++)
                 for (pp = 0; pp < 2; pp++) {
                     long n = count(k, pp, sizes[s]);
-                    fprintf(stderr, "\r  round %d/%d: %-13s %4zu B %-10s", r + 1, rounds, mnames[k],
+                    fprintf(stderr, "\r  round %d/%d: %-20s %4zu B %-10s", r + 1, rounds, mnames[k],
                             sizes[s], pp ? "ping-pong" : "throughput");
                     if (measure(sh, k, pp, sizes[s], n) < 0) continue;
                     if (!pp) {
@@ -499,10 +564,10 @@ int main(void) {
     for (s = 0; s < 2; s++) {
         char label[32];
         snprintf(label, sizeof label, "%zu-byte messages", sizes[s]);
-        printf("\n  %-18s %12s %10s %12s %12s\n", label, "msgs/s", "MB/s", "RTT p50 ns",
+        printf("\n  %-20s %12s %10s %12s %12s\n", label, "msgs/s", "MB/s", "RTT p50 ns",
                "RTT p99 ns");
         for (k = 0; k < M_KINDS; k++) {
-            printf("  %-18s", mnames[k]);
+            printf("  %-20s", mnames[k]);
             if (tp[s][k] > 0)
                 printf(" %12.0f %10.1f", tp[s][k], tp[s][k] * (double)sizes[s] / 1e6);
             else
@@ -513,10 +578,10 @@ int main(void) {
                 printf(" %12s %12s\n", "failed", "-");
         }
     }
-    printf("\nratios               ring msgs/s / theirs   their RTT p50 / ring's\n");
-    printf("  %-18s %10s %10s %12s %10s\n", "", "64 B", "4 KiB", "64 B", "4 KiB");
+    printf("\nratios                 ring msgs/s / theirs   their RTT p50 / ring's\n");
+    printf("  %-20s %10s %10s %12s %10s\n", "", "64 B", "4 KiB", "64 B", "4 KiB");
     for (k = 1; k < M_KINDS; k++) {
-        printf("  %-18s", mnames[k]);
+        printf("  %-20s", mnames[k]);
         for (s = 0; s < 2; s++)
             if (tp[s][k] > 0 && tp[s][M_RING] > 0)
                 printf(" %9.1fx", tp[s][M_RING] / tp[s][k]);
