@@ -745,7 +745,8 @@ IPC_API int ipc_sock_unlink(const char *endpoint);
 /* Send all len bytes (a stream), or one whole message (datagram, seqpacket: the kernel
    takes it whole or not at all). Returns len; -EPIPE (peer gone), -EMSGSIZE (datagram
    too large), -ETIMEDOUT/-EAGAIN (on a stream, *done tells how much went out when not
-   NULL). */
+   NULL). len 0 sends an empty datagram on a datagram socket, and is -EINVAL on the
+   others (an empty seqpacket message would read as the end of the connection). */
 IPC_API ssize_t ipc_sock_send(int fd, const void *buf, size_t len, int64_t timeout_ns,
                               size_t *done);
 
@@ -769,8 +770,14 @@ IPC_API ssize_t ipc_sock_next_size(int fd, int64_t timeout_ns);
 enum { IPC_SHUT_RD = 0, IPC_SHUT_WR = 1, IPC_SHUT_RDWR = 2 };
 IPC_API int ipc_sock_shutdown(int fd, int how);
 
-/* Set IPC_SOCK_NODELAY, IPC_SOCK_KEEPALIVE, IPC_SOCK_BROADCAST (on or off) on a socket. */
+/* Set IPC_SOCK_NODELAY, IPC_SOCK_KEEPALIVE, IPC_SOCK_BROADCAST (on or off) on a socket.
+   Linux copies NODELAY and KEEPALIVE from a listener to the connections it accepts. */
 IPC_API int ipc_sock_set(int fd, unsigned flag, int on);
+
+/* Kernel buffer sizes (SO_SNDBUF / SO_RCVBUF; 0 leaves one as it is). The kernel doubles
+   the value for its bookkeeping and caps it at net.core.wmem_max / rmem_max; returns 0,
+   with what it granted readable by getsockopt. Large datagrams need room for several. */
+IPC_API int ipc_sock_set_buffers(int fd, size_t sndbuf, size_t rcvbuf);
 
 /* Multicast: join or leave group (an endpoint such as "udp:239.1.2.3:0" or
    "udp:[ff02::1234]:0"; the port is ignored) on interface ifname (NULL: the kernel's
@@ -3798,6 +3805,14 @@ IPC_API int ipc_sock_set(int fd, unsigned flag, int on) {
     }
 }
 
+IPC_API int ipc_sock_set_buffers(int fd, size_t sndbuf, size_t rcvbuf) {
+    int r = 0;
+    if (sndbuf > INT_MAX / 2 || rcvbuf > INT_MAX / 2) return -EINVAL;
+    if (sndbuf) r = ipc__setopt(fd, SOL_SOCKET, SO_SNDBUF, (int)sndbuf);
+    if (r == 0 && rcvbuf) r = ipc__setopt(fd, SOL_SOCKET, SO_RCVBUF, (int)rcvbuf);
+    return r;
+}
+
 /* A socket for a, with the option flags that apply before bind/connect. */
 static int ipc__sock_new(const ipc_sockaddr *a, unsigned flags, int *fd) {
     int fam = IPC__SA(a)->sa_family, r = 0;
@@ -4049,6 +4064,14 @@ static ssize_t ipc__sock_msg(int fd, struct msghdr *m, int flags, int send, int6
 
 IPC_API ssize_t ipc_sock_send(int fd, const void *buf, size_t len, int64_t timeout_ns,
                               size_t *done) {
+    if (len == 0 && fd >= 0 && ipc__sock_type(fd) == IPC_SOCK_DGRAM) {
+        int64_t dl = ipc_deadline_make(timeout_ns);
+        struct msghdr m;
+        if (done) *done = 0;
+        if (dl < IPC_FOREVER) return -EINVAL;
+        memset(&m, 0, sizeof m);
+        return ipc__sock_msg(fd, &m, 0, 1, dl);
+    }
     return ipc__io_call(fd, (void *)(uintptr_t)buf, len, 1, 1, timeout_ns, done);
 }
 

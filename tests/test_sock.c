@@ -1454,6 +1454,51 @@ TEST(sock_tcp_reset_is_epipe) {
     CHECK_EQ(th_fd_count(), fds);
 }
 
+/* Empty datagrams are datagrams; an empty stream write or seqpacket message is not. */
+TEST(sock_send_empty) {
+    unsigned char buf[16];
+    int fds = th_fd_count(), sv[2];
+    size_t done = 9;
+    CHECK_ERR(ipc_sock_pair(sv, IPC_SOCK_DGRAM), 0);
+    CHECK_ERR(ipc_sock_send(sv[0], NULL, 0, SEC, &done), 0);
+    CHECK_EQ(done, 0);
+    CHECK_ERR(ipc_sock_send(sv[0], "ab", 2, SEC, NULL), 2);
+    CHECK_ERR(ipc_sock_recv(sv[1], buf, sizeof buf, SEC), 0);
+    CHECK_ERR(ipc_sock_recv(sv[1], buf, sizeof buf, SEC), 2);
+    CHECK_ERR(ipc_sock_send(sv[0], NULL, 0, -5, NULL), -EINVAL);
+    close_fd(sv[0]);
+    close_fd(sv[1]);
+    CHECK_ERR(ipc_sock_pair(sv, IPC_SOCK_SEQPACKET), 0);
+    CHECK_ERR(ipc_sock_send(sv[0], "x", 0, SEC, NULL), -EINVAL);
+    close_fd(sv[0]);
+    close_fd(sv[1]);
+    CHECK_ERR(ipc_sock_pair(sv, IPC_SOCK_STREAM), 0);
+    CHECK_ERR(ipc_sock_send(sv[0], "x", 0, SEC, NULL), -EINVAL);
+    close_fd(sv[0]);
+    close_fd(sv[1]);
+    CHECK_ERR(ipc_sock_send(-1, NULL, 0, SEC, NULL), -EBADF);
+    CHECK_EQ(th_fd_count(), fds);
+}
+
+TEST(sock_set_buffers) {
+    int sv[2], v = 0;
+    socklen_t l = sizeof v;
+    CHECK_ERR(ipc_sock_pair(sv, IPC_SOCK_DGRAM), 0);
+    CHECK_ERR(ipc_sock_set_buffers(sv[0], 65536, 0), 0);
+    CHECK(getsockopt(sv[0], SOL_SOCKET, SO_SNDBUF, &v, &l) == 0);
+    CHECK(v >= 65536); /* doubled by the kernel */
+    CHECK_ERR(ipc_sock_set_buffers(sv[1], 0, 32768), 0);
+    l = sizeof v;
+    CHECK(getsockopt(sv[1], SOL_SOCKET, SO_RCVBUF, &v, &l) == 0);
+    CHECK(v >= 32768);
+    CHECK_ERR(ipc_sock_set_buffers(sv[0], 0, 0), 0);
+    CHECK_ERR(ipc_sock_set_buffers(sv[0], (size_t)INT_MAX, 0), -EINVAL);
+    CHECK_ERR(ipc_sock_set_buffers(sv[0], 0, SIZE_MAX), -EINVAL);
+    CHECK_ERR(ipc_sock_set_buffers(-1, 4096, 0), -EBADF);
+    close_fd(sv[0]);
+    close_fd(sv[1]);
+}
+
 /* A socket bound to the relative path "@x" is not the abstract name "@x": its endpoint
    string must parse back to the same path. */
 TEST(sock_format_relative_at_path) {
