@@ -490,7 +490,8 @@ IPC_API int ipc_proc_spawn(ipc_proc *p, const char *file, char *const argv[],
                            const ipc_spawn_opts *opts);
 
 /* Reap the child before the deadline: returns its wait status (>= 0, also in p->status),
-   or -ETIMEDOUT/-EAGAIN with the child still running, -ECHILD if already reaped. */
+   or -ETIMEDOUT/-EAGAIN with the child still running, -ECHILD if already reaped.
+   Reaping closes p->pidfd (set to -1): take it out of any poll or epoll set first. */
 IPC_API int ipc_proc_wait(ipc_proc *p, int64_t timeout_ns);
 
 /* Send sig through the pidfd where there is one, so a recycled pid is never hit.
@@ -1032,6 +1033,9 @@ IPC_API int ipc_cond_init(void *mem, ipc_cond **c);
    -ENOTRECOVERABLE, -EPERM (m not held by this thread: nothing waited). Spurious
    wake-ups happen: wait in a loop on your condition. */
 IPC_API int ipc_cond_wait(ipc_cond *c, ipc_mutex *m, int64_t timeout_ns);
+/* The same with an absolute deadline from ipc_deadline_make, for a loop that waits until
+   its condition holds: once the deadline has passed, -ETIMEDOUT. */
+IPC_API int ipc_cond_wait_until(ipc_cond *c, ipc_mutex *m, int64_t deadline);
 IPC_API int ipc_cond_signal(ipc_cond *c);
 IPC_API int ipc_cond_broadcast(ipc_cond *c);
 IPC_API int ipc_cond_destroy(ipc_cond *c);
@@ -4901,7 +4905,8 @@ IPC_API int ipc_lock_pidfile(const char *path, pid_t *holder) {
         return r;
     }
     n = snprintf(buf, sizeof buf, "%ld\n", (long)getpid());
-    if (ftruncate(fd, 0) != 0 || pwrite(fd, buf, (size_t)n, 0) != n) {
+    /* written over the old content, then cut: a reader never finds the file empty */
+    if (pwrite(fd, buf, (size_t)n, 0) != n || ftruncate(fd, n) != 0) {
         r = ipc__neg_errno();
         close(fd);
         return r;
@@ -5000,6 +5005,11 @@ IPC_API int ipc_cond_init(void *mem, ipc_cond **c) {
 
 IPC_API int ipc_cond_wait(ipc_cond *c, ipc_mutex *m, int64_t timeout_ns) {
     int64_t dl = ipc_deadline_make(timeout_ns);
+    if (dl < IPC_FOREVER) return -EINVAL;
+    return ipc_cond_wait_until(c, m, dl);
+}
+
+IPC_API int ipc_cond_wait_until(ipc_cond *c, ipc_mutex *m, int64_t dl) {
     ipc__cond *cv = ipc__cond_of(c);
     uint32_t seq;
     int r, w;
