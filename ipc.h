@@ -895,20 +895,25 @@ IPC_API int ipc_signal_wait(uint64_t set, ipc_siginfo *info, int64_t timeout_ns)
    IPC_EVENT_SEMAPHORE, one). The fd is close-on-exec: inherit it by fork, or pass it. */
 enum {
     IPC_EVENT_SEMAPHORE = 1, /* EFD_SEMAPHORE: each wait takes 1 */
-    IPC_EVENT_NONBLOCK = 2   /* O_NONBLOCK on the fd (the calls below never need it) */
+    IPC_EVENT_NONBLOCK = 2   /* accepted for clarity: every event fd is O_NONBLOCK already,
+                                so that waits keep their deadlines with many waiters */
 };
 IPC_API int ipc_event_open(unsigned initial, unsigned flags);
-/* Add n (1..2^64-2). -EAGAIN if the counter would overflow (a stalled waiter). */
+/* Add n (1..2^64-2). -EAGAIN if the counter would overflow (a stalled waiter). On a
+   blocking eventfd made elsewhere, only a full counter is caught: a large n that does not
+   fit blocks there until a waiter takes the count. */
 IPC_API int ipc_event_post(int fd, uint64_t n);
 /* Wait for a non-zero counter and take it: the amount taken (> 0) in *value (may be
    NULL); 0, or -EAGAIN/-ETIMEDOUT. Works on blocking eventfds from elsewhere too. */
 IPC_API int ipc_event_wait(int fd, uint64_t *value, int64_t timeout_ns);
 
 /* Any process as an ipc_proc (section 7): a pidfd, pollable, readable once it exits.
-   -ESRCH if there is none, -ENOSYS before Linux 5.3. Only the pidfd and pid are set. */
+   -ESRCH if there is none, -ENOSYS before Linux 5.3. Only the pidfd and pid are set;
+   ipc_proc_wait on a process that is not our child is -ECHILD. */
 IPC_API int ipc_proc_open(ipc_proc *p, pid_t pid);
 /* Wait until the process has exited (child or not): 0, or -ETIMEDOUT/-EAGAIN. A child
-   stays unreaped: ipc_proc_wait then gives its status. */
+   stays unreaped: ipc_proc_wait then gives its status. (Without a pidfd, a process that
+   is not our child counts as gone only once its parent has reaped it.) */
 IPC_API int ipc_proc_exited(ipc_proc *p, int64_t timeout_ns);
 
 /* ==== 14. Semaphores ==== */
@@ -4509,6 +4514,7 @@ IPC_API int ipc_signal_fd(uint64_t set) {
     int fd, r;
     if (set == 0) return -EINVAL;
     ipc__sigset_from(&s, set);
+    if (ipc__sigset_bits(&s) == 0) return -EINVAL; /* only the C library's own signals */
     if ((r = pthread_sigmask(SIG_BLOCK, &s, NULL)) != 0) return -r;
     fd = signalfd(-1, &s, SFD_CLOEXEC | SFD_NONBLOCK);
     return fd < 0 ? ipc__neg_errno() : fd;
@@ -4557,12 +4563,23 @@ IPC_API int ipc_signal_wait(uint64_t set, ipc_siginfo *info, int64_t timeout_ns)
     int r;
     if (set == 0 || dl < IPC_FOREVER) return -EINVAL;
     ipc__sigset_from(&s, set);
+    if (ipc__sigset_bits(&s) == 0) return -EINVAL;
     if ((r = pthread_sigmask(SIG_BLOCK, &s, NULL)) != 0) return -r;
     for (;;) {
-        struct timespec ts;
+        /* The system call itself: musl's sigtimedwait restarts after EINTR with the same
+           relative timeout, so a steady stream of handled signals would hold it forever.
+           The kernel takes two longs here on every ABI, and a 64-bit mask. */
+        struct {
+            long tv_sec, tv_nsec;
+        } kts;
         int64_t left = ipc_deadline_left(dl);
-        if (left != IPC_FOREVER) ipc__ns_to_timespec(left, &ts);
-        r = sigtimedwait(&s, &si, left == IPC_FOREVER ? NULL : &ts);
+        if (left != IPC_FOREVER) {
+            int64_t sec = left / IPC__NS;
+            kts.tv_sec = sec > LONG_MAX ? LONG_MAX : (long)sec;
+            kts.tv_nsec = (long)(left % IPC__NS);
+        }
+        r = (int)syscall(SYS_rt_sigtimedwait, &s, &si, left == IPC_FOREVER ? NULL : &kts,
+                         sizeof(uint64_t));
         if (r > 0) break;
         if (errno == EINTR) continue; /* a handled signal: wait for what is left */
         if (errno == EAGAIN) return ipc__expired(dl);
@@ -4585,9 +4602,15 @@ IPC_API int ipc_event_open(unsigned initial, unsigned flags) {
 }
 
 IPC_API int ipc_event_post(int fd, uint64_t n) {
+    int fl;
     if (n == 0 || n == UINT64_MAX) return -EINVAL;
+    if ((fl = fcntl(fd, F_GETFL)) < 0) return ipc__neg_errno();
     for (;;) {
-        ssize_t r = write(fd, &n, sizeof n);
+        ssize_t r;
+        /* A blocking eventfd from elsewhere would sleep on a full counter: POLLOUT says
+           whether 1 more fits (a larger n that does not fit still blocks there). */
+        if (!(fl & O_NONBLOCK) && (r = ipc__poll_dl(fd, POLLOUT, 0)) < 0) return (int)r;
+        r = write(fd, &n, sizeof n);
         if (r == (ssize_t)sizeof n) return 0;
         if (r >= 0) return -EIO;
         if (errno != EINTR) return errno == EWOULDBLOCK ? -EAGAIN : ipc__neg_errno();
