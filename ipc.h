@@ -979,7 +979,8 @@ enum {
 
 /* Lock len bytes from start (len 0: to the end of the file, however it grows).
    0, or -EAGAIN/-ETIMEDOUT (someone holds a conflicting lock), -EDEADLK (IPC_LOCK_POSIX
-   only: waiting would deadlock). Taking a lock you hold converts it. */
+   only: waiting would deadlock). Taking a lock you hold converts it (a flock conversion
+   is not atomic: one that fails leaves no lock held). */
 IPC_API int ipc_lock_acquire(int fd, unsigned flags, off_t start, off_t len, int64_t timeout_ns);
 IPC_API int ipc_lock_release(int fd, unsigned flags, off_t start, off_t len);
 
@@ -1066,8 +1067,10 @@ IPC_API int ipc_pty_open(ipc_pty *p, const ipc_pty_opts *opts);
 IPC_API int ipc_pty_set_raw(int fd);
 IPC_API int ipc_pty_set_size(int fd, unsigned short rows, unsigned short cols);
 /* Run file in a new session whose controlling terminal is the slave, on stdin, stdout
-   and stderr (opts->in/out/err are ignored; envp and flags apply). The parent's slave fd
-   is closed, so the master sees the end when the program and its children are gone. */
+   and stderr (opts->in/out/err are ignored; envp and flags apply; the program leads its
+   own process group anyway). The parent's slave fd is closed, so the master sees the end
+   when the program and its children are gone; one program per pty: a second spawn is
+   -EBUSY. */
 IPC_API int ipc_pty_spawn(ipc_pty *p, ipc_proc *proc, const char *file, char *const argv[],
                           const ipc_spawn_opts *opts);
 /* Read what the program wrote: 1..cap bytes; -EPIPE once every slave fd is closed (the
@@ -3150,7 +3153,7 @@ static int ipc__spawn(ipc_proc *p, const char *file, char *const argv[], const i
     sigdelset(&mask, SIGKILL);
     sigdelset(&mask, SIGSTOP);
     if (r == 0) r = -posix_spawnattr_setsigdefault(&at, &mask);
-    if (o->flags & IPC_SPAWN_PGROUP) {
+    if ((o->flags & IPC_SPAWN_PGROUP) && !tty) { /* a new session is a new group already */
         sflags |= POSIX_SPAWN_SETPGROUP;
         if (r == 0) r = -posix_spawnattr_setpgroup(&at, 0);
     }
@@ -5121,6 +5124,7 @@ IPC_API int ipc_pty_spawn(ipc_pty *p, ipc_proc *proc, const char *file, char *co
                           const ipc_spawn_opts *opts) {
     int r;
     if (!p || p->master < 0 || !p->name[0]) return -EINVAL;
+    if (p->slave < 0) return -EBUSY; /* the terminal already controls a session */
     r = ipc__spawn(proc, file, argv, opts, p->name);
     if (r == 0) ipc_fd_close(&p->slave);
     return r;
