@@ -1158,6 +1158,7 @@ extern int pthread_mutexattr_settype(pthread_mutexattr_t *a, int type);
 extern int pthread_mutexattr_setrobust(pthread_mutexattr_t *a, int robust);
 extern int pthread_mutex_consistent(pthread_mutex_t *m);
 extern int pthread_mutex_clocklock(pthread_mutex_t *m, int clock, const struct timespec *ts);
+extern int pthread_mutex_timedlock(pthread_mutex_t *m, const struct timespec *ts);
 extern int pthread_condattr_setclock(pthread_condattr_t *a, int clock);
 #define IPC__MUTEX_ROBUST     1
 #define IPC__MUTEX_ERRORCHECK 2
@@ -4675,9 +4676,13 @@ IPC_API int ipc_sem_create(ipc_sem **sem, const char *name, unsigned value, unsi
     if ((mode & ~0777u) || value > (unsigned)SEM_VALUE_MAX) return -EINVAL;
     s = sem_open(qn, O_CREAT | O_EXCL, (mode_t)mode, value);
     if (s == SEM_FAILED) return ipc__neg_errno();
-    /* sem_open applied the umask (so the file was never more open than asked): make the
-       mode exact. Both C libraries keep named semaphores at /dev/shm/sem.NAME. */
+        /* sem_open applied the umask (so the file was never more open than asked): make the
+       mode exact. glibc keeps named semaphores at /dev/shm/sem.NAME, musl at /dev/shm/NAME. */
+#ifdef __GLIBC__
     snprintf(path, sizeof path, "%ssem.%s", IPC__SHM_DIR, qn + 1);
+#else
+    snprintf(path, sizeof path, "%s%s", IPC__SHM_DIR, qn + 1);
+#endif
     if (chmod(path, (mode_t)mode) != 0 && errno != ENOENT) {
         r = ipc__neg_errno();
         sem_close(s);
@@ -4815,7 +4820,7 @@ IPC_API int ipc_semset_op(int id, const ipc_semop *ops, size_t n, int64_t timeou
         }
         if (errno == EAGAIN) return ipc__expired(dl);
         if (errno == EIDRM || (errno == EINVAL && waited)) return -EIDRM;
-        if (errno == E2BIG) return -EINVAL;
+        if (errno == E2BIG || errno == EFBIG) return -EINVAL; /* too many ops, bad num */
         return ipc__neg_errno();
     }
 }
@@ -4951,7 +4956,7 @@ typedef char ipc__mutex_fits[sizeof(pthread_mutex_t) <= IPC_MUTEX_SIZE ? 1 : -1]
 typedef struct ipc__cond {
     uint32_t seq;
     uint32_t magic;
-    uint64_t spare;
+    uint32_t spare[2]; /* 4-byte alignment is all the memory promises */
 } ipc__cond;
 typedef char ipc__cond_fits[sizeof(ipc__cond) <= IPC_COND_SIZE ? 1 : -1];
 #define IPC__COND_MAGIC 0x436f6e64u /* "Cond" */
@@ -4978,12 +4983,25 @@ static int ipc__mutex_result(int r, int64_t dl) {
     return -r;
 }
 
+/* One attempt that never blocks. Not pthread_mutex_trylock: glibc's leaves a robust mutex
+   that is not recoverable locked by the caller (its ENOTRECOVERABLE path unlocks only if
+   the CAS found our own tid, never the case after a CAS from 0), and musl's answers EBUSY,
+   not EDEADLK, to the holder. A timed lock whose deadline has passed does neither. */
+static int ipc__mutex_try(pthread_mutex_t *m) {
+    struct timespec past;
+    int r;
+    past.tv_sec = 0;
+    past.tv_nsec = 0;
+    r = pthread_mutex_timedlock(m, &past);
+    return r == ETIMEDOUT ? EBUSY : r;
+}
+
 IPC_API int ipc_mutex_lock(ipc_mutex *m, int64_t timeout_ns) {
     int64_t dl = ipc_deadline_make(timeout_ns);
     int r;
     if (!m || dl < IPC_FOREVER) return -EINVAL;
     if (dl == IPC_FOREVER) return ipc__mutex_result(pthread_mutex_lock(IPC__MX(m)), dl);
-    if (dl == 0) return ipc__mutex_result(pthread_mutex_trylock(IPC__MX(m)), dl);
+    if (dl == 0) return ipc__mutex_result(ipc__mutex_try(IPC__MX(m)), dl);
 #ifdef IPC__HAVE_CLOCKWAIT
     {
         struct timespec ts;
@@ -4993,7 +5011,7 @@ IPC_API int ipc_mutex_lock(ipc_mutex *m, int64_t timeout_ns) {
 #else
     {
         int64_t step = 50000;
-        while ((r = pthread_mutex_trylock(IPC__MX(m))) == EBUSY) {
+        while ((r = ipc__mutex_try(IPC__MX(m))) == EBUSY) {
             int e = ipc__backoff(&step, 2000000, dl);
             if (e < 0) return e;
         }
