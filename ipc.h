@@ -281,7 +281,21 @@ IPC_API int ipc_futex_wake(uint32_t *addr, int count);
    Each handle holds its role through an open file description of its own: ipc_ring_open
    opens the name again, ipc_ring_create and ipc_ring_attach_fd reopen the fd through
    /proc/self/fd, so they need /proc, and attach_fd needs permission to open the object
-   (a process of another uid handed a 0600 ring's fd gets -EACCES). */
+   (a process of another uid handed a 0600 ring's fd gets -EACCES).
+
+   Slot kinds (IPC_RING_MPMC, IPC_RING_MPSC in opts.flags, with IPC_RING_MSG(n)): any
+   number of producer and consumer handles share the ring, at most 128 attached at once
+   (-EBUSY beyond; MPSC: one consumer, a second is -EBUSY). Each message takes one slot of
+   fixed size; the same calls send, receive, reserve and peek, lock-free (a slot claimed by
+   compare-and-swap on a shared position, published by its sequence word), with the same
+   spin-then-futex blocking. Each producer's messages arrive in its order; every message is
+   taken by exactly one consumer. A producer killed between reserving a slot and
+   committing it leaves a hole that consumers pass within about 0.2 s; a consumer killed
+   holding a message it took (peek without release) loses that message only, and its slot
+   is reclaimed. Both count in ipc_ring_stats.lost. -EPIPE: consumers once the ring is
+   empty and every producer that attached has closed or died; producers once every
+   consumer that attached has. A handle may hold both roles. Closing a handle cancels its
+   reservation and consumes its peeked message. */
 typedef struct ipc_ring_opts {
     size_t capacity;  /* bytes of message space; 0 = 1 MiB; rounded up to a power of two,
                          at least one page, at most 1 GiB */
@@ -293,9 +307,44 @@ typedef struct ipc_ring_opts {
 enum { IPC_PRODUCER = 1, IPC_CONSUMER = 2 };
 
 enum {
-    IPC_RING_SPSC = 0,           /* kind: single producer, single consumer */
+    IPC_RING_SPSC = 0,           /* kind: single producer, single consumer (the default) */
+    IPC_RING_MPMC = 1,           /* kind: any producers, any consumers; fixed-size slots */
+    IPC_RING_MPSC = 2,           /* kind: any producers, one consumer; fixed-size slots */
     IPC_RING_PREFAULT = 1u << 16 /* every side faults the whole mapping in at attach */
 };
+
+/* Slot kinds: messages of up to n bytes (16 <= n < 1 GiB). A slot is n + 16 bytes rounded
+   up to a power of two, so ipc_ring_max_msg may say more than n. Default: 256-byte slots
+   (messages up to 240 bytes). */
+#define IPC_RING_MSG(n) ((unsigned)IPC__RING_LOG2((uint64_t)(n) + 16) << 24)
+#define IPC__RING_LOG2(x)                                                                          \
+    ((x) <= 32           ? 5                                                                       \
+     : (x) <= 64         ? 6                                                                       \
+     : (x) <= 128        ? 7                                                                       \
+     : (x) <= 256        ? 8                                                                       \
+     : (x) <= 512        ? 9                                                                       \
+     : (x) <= 1024       ? 10                                                                      \
+     : (x) <= 2048       ? 11                                                                      \
+     : (x) <= 4096       ? 12                                                                      \
+     : (x) <= 8192       ? 13                                                                      \
+     : (x) <= 16384      ? 14                                                                      \
+     : (x) <= 32768      ? 15                                                                      \
+     : (x) <= 65536      ? 16                                                                      \
+     : (x) <= 131072     ? 17                                                                      \
+     : (x) <= 262144     ? 18                                                                      \
+     : (x) <= 524288     ? 19                                                                      \
+     : (x) <= 1048576    ? 20                                                                      \
+     : (x) <= 2097152    ? 21                                                                      \
+     : (x) <= 4194304    ? 22                                                                      \
+     : (x) <= 8388608    ? 23                                                                      \
+     : (x) <= 16777216   ? 24                                                                      \
+     : (x) <= 33554432   ? 25                                                                      \
+     : (x) <= 67108864   ? 26                                                                      \
+     : (x) <= 134217728  ? 27                                                                      \
+     : (x) <= 268435456  ? 28                                                                      \
+     : (x) <= 536870912  ? 29                                                                      \
+     : (x) <= 1073741824 ? 30                                                                      \
+                         : 31)
 
 /* Process-local handle. Its fields are private: use the functions. */
 typedef struct ipc_ring {
@@ -320,6 +369,11 @@ typedef struct ipc_ring {
     int poisoned;         /* shared memory found corrupt: every call is -EBADMSG */
     unsigned flags;
     uint64_t nsleep, nwake; /* futex waits and wakes this handle made */
+    uint32_t kind;          /* IPC_RING_SPSC, _MPMC or _MPSC */
+    uint32_t slot_shift;    /* slot kinds: log2 of the slot size */
+    uint64_t nslots;        /* slot kinds: slots in the ring (capacity >> slot_shift) */
+    uint64_t nlost;         /* slot kinds: holes passed and slots reclaimed from the dead */
+    int reg;                /* slot kinds: our registry entry */
 } ipc_ring;
 
 /* Create a ring and claim role (IPC_PRODUCER, IPC_CONSUMER, or both) in it. name "/x" or
@@ -369,14 +423,17 @@ IPC_API ssize_t ipc_ring_peek(ipc_ring *r, const void **msg, int64_t timeout_ns)
 IPC_API int ipc_ring_release(ipc_ring *r);
 
 /* System calls the blocking protocol made through this handle: FUTEX_WAIT sleeps and
-   FUTEX_WAKE calls. Both stay 0 while neither side ever has to sleep. */
+   FUTEX_WAKE calls. Both stay 0 while neither side ever has to sleep. lost (slot kinds):
+   messages this handle passed or reclaimed because whoever held them died. */
 typedef struct ipc_ring_stats {
     uint64_t sleeps, wakes;
+    uint64_t lost;
 } ipc_ring_stats;
 IPC_API int ipc_ring_get_stats(const ipc_ring *r, ipc_ring_stats *st);
 
 /* Largest message: capacity - 16 (a record carries an 8-byte header and is padded to 8
-   bytes, and 8 bytes stay free for the next header). 0 for a closed handle. */
+   bytes, and 8 bytes stay free for the next header); slot kinds: slot size - 16. 0 for
+   a closed handle. */
 IPC_API size_t ipc_ring_max_msg(const ipc_ring *r);
 
 /* ==== 7. Pipes, FIFOs and child processes ==== */
@@ -2058,6 +2115,23 @@ IPC_API int ipc_futex_wake(uint32_t *addr, int count) {
        396  u32  producer claims: +1 each time the role is claimed
        512  u32  consumer state, 516 waiting, 520 futex, 524 claims (same roles)
 
+   Slot kinds (flags: kind 1 = MPMC, 2 = MPSC; bits 24..29: log2 of the slot size S) use
+   the same first 640 bytes, where tail and head count slots (positions), state counts the
+   attached handles of a role and waiting its sleepers. At 4096 a registry of 128 entries
+   of 64 bytes follows: u64 position its producer is filling, u64 position its consumer is
+   taking (both ~0 when none), u32 roles (0 once closed). The header is 4096 + 8192 bytes
+   rounded up to the page size. Entry k is held by an OFD write lock on byte 16 + k; MPSC's
+   consumer also holds byte 1. The data area is capacity / S slots: u64 sequence, u32
+   length, u32 check (length ^ (u32)position ^ 0x534c4f54), then the message. The sequence
+   of the slot for position p is stored minus the slot's index, so zeroed memory is a ring
+   whose every slot is free for lap 0: it reads p when the slot is free for a producer at p,
+   p + 1 once the message of p is published, p + slots once it was consumed (free for the
+   next lap), and p + 1 with bit 63 set for a hole, a slot whose producer died. A producer
+   names the position in its registry entry, then claims it by compare-and-swap on tail;
+   a consumer likewise on head (MPSC: a plain store). Whoever finds a slot left claimed by
+   a handle whose lock is free and whose entry still names it (or no live entry does)
+   passes it: a hole becomes p + 1 | bit 63, a taken message p + slots.
+
    Each group sits on its own 128-byte line (false sharing, adjacent-line prefetch).
    Positions run freely in 64 bits; a position p is data[p & (capacity - 1)], and the
    data area is mapped twice back to back so a record may cross the end. A record at
@@ -2108,6 +2182,13 @@ IPC_API int ipc_futex_wake(uint32_t *addr, int count) {
 #define IPC__RING_FIRST_SLICE             (10 * 1000000LL) /* first sleep, without membarrier */
 #define IPC__MB_GLOBAL_EXPEDITED          (1 << 1)
 #define IPC__MB_REGISTER_GLOBAL_EXPEDITED (1 << 2)
+#define IPC__MP_REG_OFF                   4096 /* slot kinds: the registry */
+#define IPC__MP_REG_MAX                   128
+#define IPC__MP_LOCK0                     16 /* OFD lock byte of registry entry 0 */
+#define IPC__MP_IDLE                      (~(uint64_t)0)
+#define IPC__MP_HOLE                      ((uint64_t)1 << 63)
+#define IPC__MP_CHECK                     0x534c4f54u
+#define IPC__MP_SHIFT                     8u /* default slot: 256 bytes */
 
 enum { IPC__ROLE_NONE = 0, IPC__ROLE_ATTACHED = 1, IPC__ROLE_CLOSED = 2 };
 
@@ -2130,6 +2211,18 @@ typedef struct ipc__ring_hdr {
 } ipc__ring_hdr;
 
 #define IPC__HDR(r) ((ipc__ring_hdr *)(void *)(r)->base)
+
+typedef struct ipc__mp_ent {
+    uint64_t ppos, cpos;
+    uint32_t role;
+    unsigned char pad[44];
+} ipc__mp_ent;
+
+/* Bytes before the data area: one page, or the registry too for the slot kinds. */
+static size_t ipc__ring_hdr_size(unsigned kind, size_t page) {
+    size_t need = IPC__MP_REG_OFF + IPC__MP_REG_MAX * sizeof(ipc__mp_ent);
+    return kind == IPC_RING_SPSC ? page : (need + page - 1) / page * page;
+}
 
 static void ipc__cpu_relax(void) {
 #if defined(__x86_64__) || defined(__i386__)
@@ -2242,12 +2335,14 @@ static void ipc__forkreg_close(int fd) {
 
 /* ---- roles ---- */
 
-static int ipc__ring_lock(int fd, int cmd, short type, int role) {
+/* An OFD lock on one byte of the ring file: a role (SPSC byte 0 producer, 1 consumer) or a
+   registry entry (slot kinds). */
+static int ipc__ring_lock_at(int fd, int cmd, short type, off_t byte) {
     struct flock fl;
     memset(&fl, 0, sizeof fl);
     fl.l_type = type;
     fl.l_whence = SEEK_SET;
-    fl.l_start = role == IPC_PRODUCER ? 0 : 1;
+    fl.l_start = byte;
     fl.l_len = 1;
     while (fcntl(fd, cmd, &fl) != 0) {
         if (errno == EINTR) continue;
@@ -2256,8 +2351,53 @@ static int ipc__ring_lock(int fd, int cmd, short type, int role) {
     return fl.l_type == F_UNLCK ? 0 : 1; /* for F_OFD_GETLK: 1 = someone holds it */
 }
 
+static int ipc__ring_lock(int fd, int cmd, short type, int role) {
+    return ipc__ring_lock_at(fd, cmd, type, role == IPC_PRODUCER ? 0 : 1);
+}
+
 static ipc__ring_side *ipc__ring_side_of(ipc_ring *r, int role) {
     return role == IPC_PRODUCER ? &IPC__HDR(r)->prod : &IPC__HDR(r)->cons;
+}
+
+static ipc__mp_ent *ipc__mp_reg(const ipc_ring *r, int k) {
+    return (ipc__mp_ent *)(void *)(r->base + IPC__MP_REG_OFF) + k;
+}
+
+/* Slot kinds: take a free registry entry (its lock) and, for MPSC's consumer, the
+   consumer lock; announce the roles. */
+static int ipc__mp_claim(ipc_ring *r, int role) {
+    ipc__ring_hdr *h = IPC__HDR(r);
+    uint64_t head = __atomic_load_n(&h->head, __ATOMIC_ACQUIRE);
+    uint64_t tail = __atomic_load_n(&h->tail, __ATOMIC_ACQUIRE);
+    int k, rc, solo = r->kind == IPC_RING_MPSC && (role & IPC_CONSUMER);
+    ipc__mp_ent *e;
+    if (tail - head > r->nslots) return -EBADMSG;
+    if (solo && (rc = ipc__ring_lock(r->lockfd, F_OFD_SETLK, F_WRLCK, IPC_CONSUMER)) < 0) return rc;
+    for (k = 0; k < IPC__MP_REG_MAX; k++)
+        if ((rc = ipc__ring_lock_at(r->lockfd, F_OFD_SETLK, F_WRLCK, IPC__MP_LOCK0 + k)) >= 0 ||
+            rc != -EBUSY)
+            break;
+    if (k == IPC__MP_REG_MAX || rc < 0) {
+        if (solo) ipc__ring_lock(r->lockfd, F_OFD_SETLK, F_UNLCK, IPC_CONSUMER);
+        return k == IPC__MP_REG_MAX ? -EBUSY : rc;
+    }
+    /* A dead holder's entry may still name a position: forgetting it is what lets the
+       others pass that slot. */
+    e = ipc__mp_reg(r, k);
+    __atomic_store_n(&e->ppos, IPC__MP_IDLE, __ATOMIC_RELAXED);
+    __atomic_store_n(&e->cpos, IPC__MP_IDLE, __ATOMIC_RELAXED);
+    __atomic_store_n(&e->role, (uint32_t)role, __ATOMIC_RELEASE);
+    r->reg = k;
+    r->role = role;
+    if (role & IPC_PRODUCER) {
+        __atomic_fetch_add(&h->prod.claims, 1, __ATOMIC_RELAXED);
+        __atomic_fetch_add(&h->prod.state, 1, __ATOMIC_RELEASE);
+    }
+    if (role & IPC_CONSUMER) {
+        __atomic_fetch_add(&h->cons.claims, 1, __ATOMIC_RELAXED);
+        __atomic_fetch_add(&h->cons.state, 1, __ATOMIC_RELEASE);
+    }
+    return 0;
 }
 
 /* Take the role locks, then read and check the positions left by whoever held them. */
@@ -2265,6 +2405,7 @@ static int ipc__ring_claim(ipc_ring *r, int role) {
     ipc__ring_hdr *h = IPC__HDR(r);
     uint64_t head, tail;
     int rc;
+    if (r->kind != IPC_RING_SPSC) return ipc__mp_claim(r, role);
     if ((role & IPC_PRODUCER) &&
         (rc = ipc__ring_lock(r->lockfd, F_OFD_SETLK, F_WRLCK, IPC_PRODUCER)) < 0)
         return rc;
@@ -2374,14 +2515,23 @@ IPC_API int ipc_ring_create(ipc_ring *r, const char *name, int role, const ipc_r
     char path[IPC__SHM_PATHLEN];
     unsigned mode = (opts && opts->mode) ? opts->mode : 0600u;
     unsigned flags = opts ? opts->flags : 0;
+    unsigned kind = flags & 0xffu, shift = (flags >> 24) & 0x3fu;
     uint64_t cap = 1u << 20, want = (opts && opts->capacity) ? opts->capacity : cap;
-    size_t page = (size_t)sysconf(_SC_PAGESIZE);
+    size_t page = (size_t)sysconf(_SC_PAGESIZE), hdr;
     int rc, named = 0;
     ipc__ring_hdr *h;
     if (!r) return -EINVAL;
     ipc__ring_reset(r);
-    if (!ipc__ring_role_ok(role) || (mode & ~0777u) || (flags & ~(unsigned)IPC_RING_PREFAULT))
+    if (!ipc__ring_role_ok(role) || (mode & ~0777u) || kind > IPC_RING_MPSC ||
+        (flags & ~(unsigned)(IPC_RING_PREFAULT | 0xffu | (0x3fu << 24))))
         return -EINVAL;
+    if (kind == IPC_RING_SPSC && shift) return -EINVAL;
+    if (kind != IPC_RING_SPSC) {
+        if (!shift) shift = IPC__MP_SHIFT;
+        if (shift < 5 || shift > 30) return -EINVAL;
+        if (want < ((uint64_t)2 << shift)) want = (uint64_t)2 << shift; /* two slots at least */
+    }
+    hdr = ipc__ring_hdr_size(kind, page);
     if (want > IPC__RING_MAXCAP) return -EINVAL;
     for (cap = page; cap < want; cap <<= 1) {
     }
@@ -2401,18 +2551,21 @@ IPC_API int ipc_ring_create(ipc_ring *r, const char *name, int role, const ipc_r
         return rc;
     }
     rc = (name && fchmod(r->fd, (mode_t)mode) != 0) ? ipc__neg_errno() : 0;
-    if (rc == 0) rc = ipc__reserve(r->fd, page + (size_t)cap);
+    if (rc == 0) rc = ipc__reserve(r->fd, hdr + (size_t)cap);
     /* F_SEAL_SEAL too: a peer must not add F_SEAL_FUTURE_WRITE and break later attaches. */
     if (rc == 0 && !name &&
         fcntl(r->fd, F_ADD_SEALS, F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_SEAL) != 0)
         rc = ipc__neg_errno();
-    if (rc == 0) rc = ipc__ring_map(r, r->fd, cap, page, flags);
+    if (rc == 0) rc = ipc__ring_map(r, r->fd, cap, hdr, flags);
     if (rc == 0) {
         h = IPC__HDR(r);
         h->version = IPC__RING_VERSION;
-        h->hdr_size = (uint32_t)page;
+        h->hdr_size = (uint32_t)hdr;
         h->capacity = cap;
-        h->flags = IPC_RING_SPSC | (flags & IPC_RING_PREFAULT);
+        h->flags = kind | (flags & IPC_RING_PREFAULT) | (kind ? shift << 24 : 0);
+        r->kind = kind;
+        r->slot_shift = kind ? shift : 0;
+        r->nslots = kind ? cap >> shift : 0;
         __atomic_store_n(&h->magic, IPC__RING_MAGIC, __ATOMIC_RELEASE);
         rc = ipc__ring_finish(r, role, opts, NULL); /* still nameless: reopen by /proc */
     }
@@ -2426,9 +2579,11 @@ IPC_API int ipc_ring_create(ipc_ring *r, const char *name, int role, const ipc_r
 
 /* Map and check an object that claims to be a ring; fd is owned by r from here on. */
 static int ipc__ring_attach(ipc_ring *r, int fd, int role, const char *path) {
-    size_t page = (size_t)sysconf(_SC_PAGESIZE);
+    size_t page = (size_t)sysconf(_SC_PAGESIZE), hdr;
+    const ipc__ring_hdr *first;
     struct stat st;
     uint64_t cap;
+    uint32_t flags, kind, shift;
     ipc__ring_hdr *h;
     int rc, seals;
     r->fd = fd;
@@ -2440,15 +2595,36 @@ static int ipc__ring_attach(ipc_ring *r, int fd, int role, const char *path) {
     seals = fcntl(fd, F_GET_SEALS);
     if (seals >= 0 && !(seals & (F_SEAL_SHRINK | F_SEAL_SEAL))) return -EBADMSG;
     if (st.st_size < (off_t)(2 * page)) return -EBADMSG;
-    cap = (uint64_t)st.st_size - page;
-    if ((cap & (cap - 1)) || cap > IPC__RING_MAXCAP) return -EBADMSG;
-    if ((rc = ipc__ring_map(r, fd, cap, page, 0)) != 0) return rc;
+    /* The kind, and so the header size, is in the first page. */
+    first = (const ipc__ring_hdr *)mmap(NULL, page, PROT_READ, MAP_SHARED, fd, 0);
+    if (first == MAP_FAILED) return ipc__neg_errno();
+    rc = __atomic_load_n(&first->magic, __ATOMIC_ACQUIRE) == IPC__RING_MAGIC &&
+                 first->version == IPC__RING_VERSION
+             ? 0
+             : -EBADMSG;
+    flags = first->flags;
+    munmap((void *)(uintptr_t)first, page);
+    if (rc) return rc;
+    kind = flags & 0xffu;
+    shift = (flags >> 24) & 0x3fu;
+    if ((flags & ~(uint32_t)(IPC_RING_PREFAULT | 0xffu | (0x3fu << 24))) || kind > IPC_RING_MPSC ||
+        (kind == IPC_RING_SPSC ? shift != 0 : shift < 5 || shift > 30))
+        return -EBADMSG;
+    hdr = ipc__ring_hdr_size(kind, page);
+    if ((uint64_t)st.st_size <= hdr) return -EBADMSG;
+    cap = (uint64_t)st.st_size - hdr;
+    if ((cap & (cap - 1)) || cap > IPC__RING_MAXCAP || (kind && cap < ((uint64_t)2 << shift)))
+        return -EBADMSG;
+    if ((rc = ipc__ring_map(r, fd, cap, hdr, 0)) != 0) return rc;
     h = IPC__HDR(r);
     if (__atomic_load_n(&h->magic, __ATOMIC_ACQUIRE) != IPC__RING_MAGIC ||
-        h->version != IPC__RING_VERSION || h->hdr_size != page || h->capacity != cap ||
-        (h->flags & ~(uint32_t)IPC_RING_PREFAULT) != IPC_RING_SPSC)
+        h->version != IPC__RING_VERSION || h->hdr_size != hdr || h->capacity != cap ||
+        h->flags != flags)
         return -EBADMSG;
-    if (h->flags & IPC_RING_PREFAULT) ipc__prefault(r->base, page + 2 * (size_t)cap, 1);
+    r->kind = kind;
+    r->slot_shift = shift;
+    r->nslots = kind ? cap >> shift : 0;
+    if (flags & IPC_RING_PREFAULT) ipc__prefault(r->base, hdr + 2 * (size_t)cap, 1);
     return ipc__ring_finish(r, role, NULL, path);
 }
 
@@ -2495,11 +2671,13 @@ IPC_API int ipc_ring_get_stats(const ipc_ring *r, ipc_ring_stats *st) {
     if (!r->base) return -EBADF;
     st->sleeps = r->nsleep;
     st->wakes = r->nwake;
+    st->lost = r->nlost;
     return 0;
 }
 
 IPC_API size_t ipc_ring_max_msg(const ipc_ring *r) {
-    return (r && r->base) ? (size_t)(r->cap - 16) : 0;
+    if (!r || !r->base) return 0;
+    return r->kind ? ((size_t)1 << r->slot_shift) - 16 : (size_t)(r->cap - 16);
 }
 
 /* ---- waiting ---- */
@@ -2549,6 +2727,117 @@ static int ipc__ring_peer_gone(ipc_ring *r, int peer, int force) {
     return r->peer_dead ? -EPIPE : 0;
 }
 
+/* ---- slot kinds: sequence words, liveness, holes ---- */
+
+static unsigned char *ipc__mp_slot(const ipc_ring *r, uint64_t pos) {
+    return r->data + ((pos & (r->nslots - 1)) << r->slot_shift);
+}
+
+/* A slot's sequence is stored minus the slot's index (zeroed memory: every slot free for
+   lap 0); the hole bit rides on top. */
+static uint64_t ipc__mp_seq(const ipc_ring *r, uint64_t pos) {
+    uint64_t v = __atomic_load_n((uint64_t *)(void *)ipc__mp_slot(r, pos), __ATOMIC_ACQUIRE);
+    return ((v & ~IPC__MP_HOLE) + (pos & (r->nslots - 1))) | (v & IPC__MP_HOLE);
+}
+
+static uint64_t ipc__mp_stored(const ipc_ring *r, uint64_t pos, uint64_t seq) {
+    return ((seq & ~IPC__MP_HOLE) - (pos & (r->nslots - 1))) | (seq & IPC__MP_HOLE);
+}
+
+static void ipc__mp_set_seq(const ipc_ring *r, uint64_t pos, uint64_t seq) {
+    __atomic_store_n((uint64_t *)(void *)ipc__mp_slot(r, pos), ipc__mp_stored(r, pos, seq),
+                     __ATOMIC_RELEASE);
+}
+
+static int ipc__mp_cas_seq(const ipc_ring *r, uint64_t pos, uint64_t from, uint64_t to) {
+    uint64_t want = ipc__mp_stored(r, pos, from);
+    return __atomic_compare_exchange_n((uint64_t *)(void *)ipc__mp_slot(r, pos), &want,
+                                       ipc__mp_stored(r, pos, to), 0, __ATOMIC_SEQ_CST,
+                                       __ATOMIC_RELAXED);
+}
+
+static void ipc__ring_wake_all(ipc__ring_side *s) {
+    __atomic_fetch_add(&s->futex, 1, __ATOMIC_RELEASE);
+    syscall(SYS_futex, &s->futex, IPC__FUTEX_WAKE, INT_MAX, NULL, NULL, 0);
+}
+
+/* Is a handle with a role in `role` attached and alive (its entry's lock held)? With pos
+   other than IPC__MP_IDLE, only one whose entry names pos counts. Our own entry counts
+   without asking: the lock query does not see our own locks. */
+static int ipc__mp_live(ipc_ring *r, int role, uint64_t pos) {
+    int k;
+    for (k = 0; k < IPC__MP_REG_MAX; k++) {
+        ipc__mp_ent *e = ipc__mp_reg(r, k);
+        if (!(__atomic_load_n(&e->role, __ATOMIC_ACQUIRE) & (uint32_t)role)) continue;
+        if (pos != IPC__MP_IDLE &&
+            __atomic_load_n(role == IPC_PRODUCER ? &e->ppos : &e->cpos, __ATOMIC_ACQUIRE) != pos)
+            continue;
+        if (k == r->reg) return 1;
+        if (ipc__ring_lock_at(r->lockfd, F_OFD_GETLK, F_WRLCK, IPC__MP_LOCK0 + k) != 0)
+            return 1; /* held (or unknowable: assume alive) */
+    }
+    return 0;
+}
+
+/* Slot kinds: -EPIPE once every handle of the peer role that ever attached is gone. The
+   attached count is exact for handles that closed; the dead are found by their free
+   locks, looked at most every 100 ms unless force. */
+static int ipc__mp_peer_gone(ipc_ring *r, int peer, int force) {
+    ipc__ring_side *side = ipc__ring_side_of(r, peer);
+    uint32_t claims = __atomic_load_n(&side->claims, __ATOMIC_ACQUIRE);
+    int64_t now;
+    if ((r->role & peer) || claims == 0) return 0; /* ourselves, or none yet: may come */
+    if (__atomic_load_n(&side->state, __ATOMIC_ACQUIRE) == 0) return -EPIPE;
+    now = ipc_time_now();
+    if (force || now - r->peer_check >= IPC__RING_SLICE || claims != r->peer_claims) {
+        r->peer_check = now;
+        r->peer_claims = claims;
+        r->peer_dead = !ipc__mp_live(r, peer, IPC__MP_IDLE);
+    }
+    return r->peer_dead ? -EPIPE : 0;
+}
+
+/* Pass the slots that block the ring because their holder died: the head's slot, claimed
+   by a producer that never published it (it becomes a hole, which consumers take and
+   drop), and the tail's slot, still holding the lap before because the consumer that took
+   that message never freed it. Returns 1 if it passed one. */
+static int ipc__mp_unstick(ipc_ring *r) {
+    ipc__ring_hdr *h = IPC__HDR(r);
+    uint64_t n = r->nslots, head, tail, pos, seq;
+    int done = 0;
+    head = __atomic_load_n(&h->head, __ATOMIC_ACQUIRE);
+    tail = __atomic_load_n(&h->tail, __ATOMIC_ACQUIRE);
+    if (ipc__mp_seq(r, head) == head && tail - head - 1 < n &&
+        !ipc__mp_live(r, IPC_PRODUCER, head) &&
+        ipc__mp_cas_seq(r, head, head, (head + 1) | IPC__MP_HOLE))
+        done = 1;
+    pos = tail - n; /* the message the tail's slot held on the lap before */
+    seq = ipc__mp_seq(r, tail);
+    if ((seq & ~IPC__MP_HOLE) == pos + 1 && head - pos - 1 < n &&
+        !ipc__mp_live(r, IPC_CONSUMER, pos) && ipc__mp_cas_seq(r, tail, seq, pos + n)) {
+        if (!(seq & IPC__MP_HOLE)) r->nlost++;
+        if (__atomic_load_n(&h->prod.waiting, __ATOMIC_ACQUIRE)) ipc__ring_wake_all(&h->prod);
+        done = 1;
+    }
+    return done;
+}
+
+/* Consumer, slot kinds: is the head's slot published (or a hole), or has the head moved? */
+static int ipc__mp_has_data(ipc_ring *r, uint64_t need) {
+    uint64_t pos = __atomic_load_n(&IPC__HDR(r)->head, __ATOMIC_ACQUIRE);
+    (void)need;
+    return (int64_t)((ipc__mp_seq(r, pos) & ~IPC__MP_HOLE) - (pos + 1)) >= 0;
+}
+
+/* Producer, slot kinds: is the tail's slot free for it, or has the tail moved? */
+static int ipc__mp_has_room(ipc_ring *r, uint64_t need) {
+    uint64_t pos = __atomic_load_n(&IPC__HDR(r)->tail, __ATOMIC_ACQUIRE);
+    uint64_t seq = ipc__mp_seq(r, pos), s0 = seq & ~IPC__MP_HOLE;
+    (void)need;
+    /* a hole of this lap means the tail moved past it; of the lap before, it is unread */
+    return (seq & IPC__MP_HOLE) ? (int64_t)(s0 - pos) > 0 : (int64_t)(s0 - pos) >= 0;
+}
+
 /* Condition of a wait: 1 when it holds, 0 not yet, < 0 an error (corruption). */
 typedef int (*ipc__ring_cond)(ipc_ring *r, uint64_t need);
 
@@ -2576,6 +2865,26 @@ static int ipc__ring_has_room(ipc_ring *r, uint64_t need) {
 
 /* Wait until cond holds: spin for the spin budget, then sleep on our futex word, waking
    every slice to check that the peer is still there. Returns 0 or a negative error. */
+/* Announce (on = 1) or withdraw a sleeper: a flag for SPSC, a count for the slot kinds. */
+static void ipc__ring_announce(ipc_ring *r, ipc__ring_side *side, int on) {
+    if (r->kind == IPC_RING_SPSC)
+        __atomic_store_n(&side->waiting, (uint32_t)on, on ? __ATOMIC_RELEASE : __ATOMIC_RELAXED);
+    else if (on)
+        __atomic_fetch_add(&side->waiting, 1u, __ATOMIC_RELEASE);
+    else
+        __atomic_fetch_sub(&side->waiting, 1u, __ATOMIC_RELAXED);
+}
+
+/* The peer role is gone for good: -EPIPE. Slot kinds pass the holes of the dead first,
+   so that the messages behind them are still delivered. */
+static int ipc__ring_gone(ipc_ring *r, int peer, int force) {
+    int gone;
+    if (r->kind == IPC_RING_SPSC) return ipc__ring_peer_gone(r, peer, force);
+    gone = ipc__mp_peer_gone(r, peer, force);
+    if (gone) ipc__mp_unstick(r);
+    return gone;
+}
+
 static int ipc__ring_wait(ipc_ring *r, int me, ipc__ring_cond cond, uint64_t need,
                           int64_t deadline) {
     ipc__ring_side *side = ipc__ring_side_of(r, me);
@@ -2584,8 +2893,9 @@ static int ipc__ring_wait(ipc_ring *r, int me, ipc__ring_cond cond, uint64_t nee
     uint32_t spin = r->spin_ns ? r->spin_ns : r->spin_cur;
     int c, gone, n, phase;
     if ((c = cond(r, need)) != 0) return c < 0 ? c : 0;
-    /* The peer is gone and everything it committed has been seen (or room cannot come). */
-    if ((gone = ipc__ring_peer_gone(r, peer, 0)) != 0) {
+    /* The peer is gone and everything it committed has been seen (or room cannot come;
+       slot kinds: once the holes its dead left are passed). */
+    if ((gone = ipc__ring_gone(r, peer, 0)) != 0) {
         c = cond(r, need);
         return c < 0 ? c : c ? 0 : gone;
     }
@@ -2593,9 +2903,10 @@ static int ipc__ring_wait(ipc_ring *r, int me, ipc__ring_cond cond, uint64_t nee
     now = ipc_time_now();
     spin_end = now + spin;
     for (n = 0, c = 0; spin >= 100; n++) { /* spin_ns below 100 ns: go straight to sleep */
-        /* The consumer spins on its header word alone: the tail line is the producer's. */
-        if (me == IPC_CONSUMER ? __atomic_load_n(ipc__ring_word(r, r->phead), __ATOMIC_RELAXED) != 0
-                               : (c = cond(r, need)) != 0) {
+        /* The SPSC consumer spins on its header word alone: the tail line is the producer's. */
+        if (me == IPC_CONSUMER && r->kind == IPC_RING_SPSC
+                ? __atomic_load_n(ipc__ring_word(r, r->phead), __ATOMIC_RELAXED) != 0
+                : (c = cond(r, need)) != 0) {
             c = cond(r, need);
             break;
         }
@@ -2612,7 +2923,7 @@ static int ipc__ring_wait(ipc_ring *r, int me, ipc__ring_cond cond, uint64_t nee
     for (phase = 0;; phase++) {
         uint32_t seq = __atomic_load_n(&side->futex, __ATOMIC_ACQUIRE);
         int64_t until, slice = IPC__RING_SLICE;
-        __atomic_store_n(&side->waiting, 1, __ATOMIC_RELEASE);
+        ipc__ring_announce(r, side, 1);
         if (phase == 0) { /* short first sleep: a fence is enough (see the protocol) */
             __atomic_thread_fence(__ATOMIC_SEQ_CST);
             slice = IPC__RING_FIRST_SLICE;
@@ -2620,22 +2931,26 @@ static int ipc__ring_wait(ipc_ring *r, int me, ipc__ring_cond cond, uint64_t nee
             slice = 1000000;
         }
         c = cond(r, need);
-        if (c == 0 && (gone = ipc__ring_peer_gone(r, peer, 0)) != 0) c = cond(r, need);
+        if (c == 0 && (gone = ipc__ring_gone(r, peer, 0)) != 0) c = cond(r, need);
         if (c != 0 || gone) {
-            __atomic_store_n(&side->waiting, 0, __ATOMIC_RELAXED);
+            ipc__ring_announce(r, side, 0);
             return c < 0 ? c : c ? 0 : gone;
         }
         now = ipc_time_now();
         if (deadline != IPC_FOREVER && now >= deadline) {
-            __atomic_store_n(&side->waiting, 0, __ATOMIC_RELAXED);
+            ipc__ring_announce(r, side, 0);
             return -ETIMEDOUT;
         }
         until = (deadline == IPC_FOREVER || deadline - now > slice) ? now + slice : deadline;
         r->nsleep++;
         ipc_futex_wait_until(&side->futex, seq, until);
-        __atomic_store_n(&side->waiting, 0, __ATOMIC_RELAXED);
+        ipc__ring_announce(r, side, 0);
         if ((c = cond(r, need)) != 0) return c < 0 ? c : 0;
-        if (phase > 0 && ipc_time_now() >= until) r->peer_check = 0; /* a full slice */
+        if (phase > 0 && ipc_time_now() >= until) { /* a full slice without news */
+            r->peer_check = 0;
+            if (r->kind != IPC_RING_SPSC && ipc__mp_unstick(r) && (c = cond(r, need)) != 0)
+                return c < 0 ? c : 0;
+        }
     }
 }
 
@@ -2652,6 +2967,129 @@ static int ipc__ring_usable(const ipc_ring *r, int role) {
 static int ipc__ring_poison(ipc_ring *r, int rc) {
     if (rc == -EBADMSG) r->poisoned = 1;
     return rc;
+}
+
+/* ---- slot kinds: producer and consumer ---- */
+
+/* Claim the tail's slot for a len-byte message, waiting for room: its position. Our
+   registry entry names the position before the claim, so that whoever finds the slot
+   abandoned can tell whether its claimer still lives. */
+static int ipc__mp_claim_slot(ipc_ring *r, size_t len, int64_t timeout_ns, uint64_t *out) {
+    ipc__ring_hdr *h = IPC__HDR(r);
+    ipc__mp_ent *e = ipc__mp_reg(r, r->reg);
+    int64_t dl = 0;
+    int waited = 0, rc;
+    if (len == 0 || r->reserved || timeout_ns < IPC_FOREVER) return -EINVAL;
+    if (len > ((size_t)1 << r->slot_shift) - 16) return -EMSGSIZE;
+    if (IPC__UNLIKELY(__atomic_load_n(&h->cons.state, __ATOMIC_RELAXED) == 0) &&
+        ipc__mp_peer_gone(r, IPC_CONSUMER, 0))
+        return -EPIPE; /* every consumer closed */
+    for (;;) {
+        uint64_t pos = __atomic_load_n(&h->tail, __ATOMIC_RELAXED);
+        uint64_t seq = ipc__mp_seq(r, pos);
+        int64_t dif = (int64_t)(seq - pos);
+        if (dif == 0) {
+            __atomic_store_n(&e->ppos, pos, __ATOMIC_RELAXED);
+            if (__atomic_compare_exchange_n(&h->tail, &pos, pos + 1, 0, __ATOMIC_SEQ_CST,
+                                            __ATOMIC_RELAXED)) {
+                *out = pos;
+                return 0;
+            }
+            continue;
+        }
+        /* Published past us: the tail moved on (it moves before a slot is published, so
+           it must have). A tail that did not is corrupt. */
+        if (dif > 0 && !(seq & IPC__MP_HOLE)) {
+            if (__atomic_load_n(&h->tail, __ATOMIC_ACQUIRE) == pos)
+                return ipc__ring_poison(r, -EBADMSG);
+            continue;
+        }
+        if (!waited) {
+            dl = ipc_deadline_make(timeout_ns);
+            waited = 1;
+        }
+        if ((rc = ipc__ring_wait(r, IPC_PRODUCER, ipc__mp_has_room, 0, dl)) != 0)
+            return ipc__ring_poison(r, rc);
+    }
+}
+
+/* Publish the message (len 0: a cancelled reservation, which consumers pass), then wake
+   a sleeping consumer if there is one. */
+IPC__INLINE void ipc__mp_publish(ipc_ring *r, uint64_t pos, size_t len) {
+    ipc__ring_hdr *h = IPC__HDR(r);
+    uint32_t *w = (uint32_t *)(void *)(ipc__mp_slot(r, pos) + 8);
+    __atomic_store_n(&w[0], (uint32_t)len, __ATOMIC_RELAXED);
+    __atomic_store_n(&w[1], (uint32_t)len ^ (uint32_t)pos ^ IPC__MP_CHECK, __ATOMIC_RELAXED);
+    ipc__mp_set_seq(r, pos, pos + 1);
+    __atomic_store_n(&ipc__mp_reg(r, r->reg)->ppos, IPC__MP_IDLE, __ATOMIC_RELEASE);
+    ipc__ring_light_barrier(r);
+    if (__atomic_load_n(&h->cons.waiting, __ATOMIC_RELAXED)) ipc__ring_wake(r, &h->cons);
+}
+
+/* Free a consumed slot for the next lap, then wake a sleeping producer if there is one. */
+IPC__INLINE void ipc__mp_free(ipc_ring *r, uint64_t pos) {
+    ipc__ring_hdr *h = IPC__HDR(r);
+    ipc__mp_set_seq(r, pos, pos + r->nslots);
+    __atomic_store_n(&ipc__mp_reg(r, r->reg)->cpos, IPC__MP_IDLE, __ATOMIC_RELEASE);
+    ipc__ring_light_barrier(r);
+    if (__atomic_load_n(&h->prod.waiting, __ATOMIC_RELAXED)) ipc__ring_wake(r, &h->prod);
+}
+
+/* Take the next message, waiting for one: its length, and its position in *out. A
+   message longer than cap is -EMSGSIZE and left for the taking. Holes and cancelled
+   reservations are passed on the way (holes counted as lost). */
+static ssize_t ipc__mp_take(ipc_ring *r, size_t cap, int64_t timeout_ns, uint64_t *out) {
+    ipc__ring_hdr *h = IPC__HDR(r);
+    ipc__mp_ent *e = ipc__mp_reg(r, r->reg);
+    size_t max = ((size_t)1 << r->slot_shift) - 16;
+    int64_t dl = 0;
+    int waited = 0, rc;
+    if (timeout_ns < IPC_FOREVER) return -EINVAL;
+    for (;;) {
+        uint64_t pos = __atomic_load_n(&h->head, __ATOMIC_RELAXED);
+        uint64_t seq = ipc__mp_seq(r, pos);
+        int64_t dif = (int64_t)((seq & ~IPC__MP_HOLE) - (pos + 1));
+        if (dif == 0) {
+            uint32_t len = 0;
+            if (!(seq & IPC__MP_HOLE)) {
+                const uint32_t *w = (const uint32_t *)(const void *)(ipc__mp_slot(r, pos) + 8);
+                uint32_t chk;
+                len = __atomic_load_n(&w[0], __ATOMIC_RELAXED);
+                chk = __atomic_load_n(&w[1], __ATOMIC_RELAXED);
+                /* Read before the claim, so another consumer may have taken the message
+                   and a producer refilled the slot meanwhile: the sequence tells. */
+                __atomic_thread_fence(__ATOMIC_ACQUIRE);
+                if (ipc__mp_seq(r, pos) != seq) continue;
+                if (len > max || chk != (len ^ (uint32_t)pos ^ IPC__MP_CHECK))
+                    return ipc__ring_poison(r, -EBADMSG);
+                if (len > cap) return -EMSGSIZE;
+            }
+            __atomic_store_n(&e->cpos, pos, __ATOMIC_RELAXED);
+            if (r->kind == IPC_RING_MPSC)
+                __atomic_store_n(&h->head, pos + 1, __ATOMIC_RELEASE); /* the only consumer */
+            else if (!__atomic_compare_exchange_n(&h->head, &pos, pos + 1, 0, __ATOMIC_SEQ_CST,
+                                                  __ATOMIC_RELAXED))
+                continue;
+            if (len == 0) { /* a hole or a cancelled reservation */
+                if (seq & IPC__MP_HOLE) r->nlost++;
+                ipc__mp_free(r, pos);
+                continue;
+            }
+            *out = pos;
+            return (ssize_t)len;
+        }
+        if (dif > 0) { /* consumed past us: the head moved on, or it is corrupt */
+            if (__atomic_load_n(&h->head, __ATOMIC_ACQUIRE) == pos)
+                return ipc__ring_poison(r, -EBADMSG);
+            continue;
+        }
+        if (!waited) {
+            dl = ipc_deadline_make(timeout_ns);
+            waited = 1;
+        }
+        if ((rc = ipc__ring_wait(r, IPC_CONSUMER, ipc__mp_has_data, 0, dl)) != 0)
+            return ipc__ring_poison(r, rc);
+    }
 }
 
 /* ---- producer ---- */
@@ -2696,6 +3134,14 @@ IPC_API int ipc_ring_reserve(ipc_ring *r, size_t len, void **msg, int64_t timeou
     int rc = ipc__ring_usable(r, IPC_PRODUCER);
     if (rc) return rc;
     if (!msg) return -EINVAL;
+    if (r->kind != IPC_RING_SPSC) {
+        uint64_t pos;
+        if ((rc = ipc__mp_claim_slot(r, len, timeout_ns, &pos)) != 0) return rc;
+        r->reserved = len;
+        r->ptail = pos;
+        *msg = ipc__mp_slot(r, pos) + 16;
+        return 0;
+    }
     if ((rc = ipc__ring_make_room(r, len, timeout_ns)) != 0) return rc;
     r->reserved = len;
     *msg = r->data + (r->ptail & (r->cap - 1)) + 8;
@@ -2707,7 +3153,10 @@ IPC_API int ipc_ring_commit(ipc_ring *r, size_t len) {
     if (rc) return rc;
     if (!r->reserved || len > r->reserved) return -EINVAL;
     r->reserved = 0;
-    if (len > 0) ipc__ring_publish(r, len);
+    if (r->kind != IPC_RING_SPSC)
+        ipc__mp_publish(r, r->ptail, len); /* 0 too: the slot is claimed, it must be passed */
+    else if (len > 0)
+        ipc__ring_publish(r, len);
     return 0;
 }
 
@@ -2715,6 +3164,13 @@ IPC_API int ipc_ring_send(ipc_ring *r, const void *msg, size_t len, int64_t time
     int rc = ipc__ring_usable(r, IPC_PRODUCER);
     if (rc) return rc;
     if (!msg) return -EINVAL;
+    if (r->kind != IPC_RING_SPSC) {
+        uint64_t pos;
+        if ((rc = ipc__mp_claim_slot(r, len, timeout_ns, &pos)) != 0) return rc;
+        memcpy(ipc__mp_slot(r, pos) + 16, msg, len);
+        ipc__mp_publish(r, pos, len);
+        return 0;
+    }
     if ((rc = ipc__ring_make_room(r, len, timeout_ns)) != 0) return rc;
     memcpy(r->data + (r->ptail & (r->cap - 1)) + 8, msg, len);
     ipc__ring_publish(r, len);
@@ -2773,6 +3229,16 @@ IPC_API ssize_t ipc_ring_peek(ipc_ring *r, const void **msg, int64_t timeout_ns)
     int rc = ipc__ring_usable(r, IPC_CONSUMER);
     if (rc) return rc;
     if (!msg) return -EINVAL;
+    if (r->kind != IPC_RING_SPSC) { /* peeking again gives the message taken before */
+        uint64_t pos = r->phead;
+        if (!r->peeked && (n = ipc__mp_take(r, SIZE_MAX, timeout_ns, &pos)) < 0) return n;
+        if (!r->peeked) {
+            r->peeked = (uint64_t)n;
+            r->phead = pos;
+        }
+        *msg = ipc__mp_slot(r, r->phead) + 16;
+        return (ssize_t)r->peeked;
+    }
     if ((n = ipc__ring_next(r, timeout_ns)) > 0) *msg = ipc__ring_word(r, r->phead) + 1;
     return n;
 }
@@ -2781,6 +3247,11 @@ IPC_API int ipc_ring_release(ipc_ring *r) {
     int rc = ipc__ring_usable(r, IPC_CONSUMER);
     if (rc) return rc;
     if (!r->peeked) return -EINVAL;
+    if (r->kind != IPC_RING_SPSC) {
+        r->peeked = 0;
+        ipc__mp_free(r, r->phead);
+        return 0;
+    }
     ipc__ring_consume(r);
     return 0;
 }
@@ -2790,6 +3261,19 @@ IPC_API ssize_t ipc_ring_recv(ipc_ring *r, void *buf, size_t cap, int64_t timeou
     int rc = ipc__ring_usable(r, IPC_CONSUMER);
     if (rc) return rc;
     if (!buf || cap == 0) return -EINVAL;
+    if (r->kind != IPC_RING_SPSC) {
+        uint64_t pos = r->phead;
+        if (r->peeked) { /* the message peeked before is the one to receive */
+            if (r->peeked > cap) return -EMSGSIZE;
+            n = (ssize_t)r->peeked;
+        } else if ((n = ipc__mp_take(r, cap, timeout_ns, &pos)) < 0) {
+            return n;
+        }
+        memcpy(buf, ipc__mp_slot(r, pos) + 16, (size_t)n);
+        r->peeked = 0;
+        ipc__mp_free(r, pos);
+        return n;
+    }
     if ((n = ipc__ring_next(r, timeout_ns)) < 0) return n;
     if ((size_t)n > cap) return -EMSGSIZE;
     memcpy(buf, ipc__ring_word(r, r->phead) + 1, (size_t)n);
@@ -2803,7 +3287,17 @@ IPC_API int ipc_ring_close(ipc_ring *r) {
     if (!r->base) return -EBADF;
     h = IPC__HDR(r);
     /* A forked copy holds no role: its lock fd was closed at fork; just unmap. */
-    if (r->gen == __atomic_load_n(&ipc__fork_gen, __ATOMIC_RELAXED)) {
+    if (r->gen == __atomic_load_n(&ipc__fork_gen, __ATOMIC_RELAXED) && r->kind != IPC_RING_SPSC) {
+        ipc__mp_ent *e = ipc__mp_reg(r, r->reg);
+        if (r->reserved) ipc__mp_publish(r, r->ptail, 0); /* cancelled: consumers pass it */
+        if (r->peeked) ipc__mp_free(r, r->phead);         /* it was ours: consumed */
+        r->reserved = r->peeked = 0;
+        __atomic_store_n(&e->role, 0u, __ATOMIC_RELEASE);
+        if (r->role & IPC_PRODUCER) __atomic_fetch_sub(&h->prod.state, 1u, __ATOMIC_RELEASE);
+        if (r->role & IPC_CONSUMER) __atomic_fetch_sub(&h->cons.state, 1u, __ATOMIC_RELEASE);
+        ipc__ring_wake_all(&h->cons); /* so that they look whether it was the last */
+        ipc__ring_wake_all(&h->prod);
+    } else if (r->gen == __atomic_load_n(&ipc__fork_gen, __ATOMIC_RELAXED)) {
         if (r->role & IPC_PRODUCER) {
             __atomic_store_n(&h->prod.state, IPC__ROLE_CLOSED, __ATOMIC_RELEASE);
             ipc__ring_wake(r, &h->cons);

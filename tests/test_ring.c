@@ -2165,7 +2165,13 @@ TEST(ring_bad_arguments) {
     o.capacity = ((size_t)1 << 31);
     CHECK_ERR(ipc_ring_create(&r, NULL, IPC_PRODUCER, &o), -EINVAL);
     o.capacity = 4 * KiB;
-    o.flags = 1u << 0;
+    o.flags = 3; /* no such kind */
+    CHECK_ERR(ipc_ring_create(&r, NULL, IPC_PRODUCER, &o), -EINVAL);
+    o.flags = IPC_RING_SPSC | IPC_RING_MSG(64); /* a slot size means nothing to SPSC */
+    CHECK_ERR(ipc_ring_create(&r, NULL, IPC_PRODUCER, &o), -EINVAL);
+    o.flags = IPC_RING_MPMC | (1u << 24); /* 2-byte slots */
+    CHECK_ERR(ipc_ring_create(&r, NULL, IPC_PRODUCER, &o), -EINVAL);
+    o.flags = IPC_RING_MPMC | IPC_RING_MSG((size_t)1 << 30); /* a slot beyond 1 GiB */
     CHECK_ERR(ipc_ring_create(&r, NULL, IPC_PRODUCER, &o), -EINVAL);
     o.flags = 1u << 31;
     CHECK_ERR(ipc_ring_create(&r, NULL, IPC_PRODUCER, &o), -EINVAL);
