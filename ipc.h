@@ -2118,8 +2118,9 @@ IPC_API int ipc_futex_wake(uint32_t *addr, int count) {
    Slot kinds (flags: kind 1 = MPMC, 2 = MPSC; bits 24..29: log2 of the slot size S) use
    the same first 640 bytes, where tail and head count slots (positions), state counts the
    attached handles of a role and waiting its sleepers. At 4096 a registry of 128 entries
-   of 64 bytes follows: u64 position its producer is filling, u64 position its consumer is
-   taking (both ~0 when none), u32 roles (0 once closed). The header is 4096 + 8192 bytes
+   of 64 bytes follows: u64 position its producer claims, u64 position its consumer takes
+   (set before the claim; ~0 while the handle waits; a position already published or freed
+   may stay), u32 roles (0 once closed). The header is 4096 + 8192 bytes
    rounded up to the page size. Entry k is held by an OFD write lock on byte 16 + k; MPSC's
    consumer also holds byte 1. The data area is capacity / S slots: u64 sequence, u32
    length, u32 check (length ^ (u32)position ^ 0x534c4f54), then the message. The sequence
@@ -2701,10 +2702,16 @@ static int ipc__ring_heavy_barrier(void) {
     return 1;
 }
 
+/* Wake the side's sleepers, once: the announcement is taken back here, so a sleeper that
+   is slow to get a CPU does not cost its publisher a system call per message meanwhile.
+   Slot kinds count several sleepers and wake them all; a woken one that finds nothing
+   announces itself again. */
 static void ipc__ring_wake(ipc_ring *r, ipc__ring_side *s) {
+    if (__atomic_exchange_n(&s->waiting, 0u, __ATOMIC_ACQ_REL) == 0) return;
     r->nwake++;
     __atomic_fetch_add(&s->futex, 1, __ATOMIC_RELEASE);
-    syscall(SYS_futex, &s->futex, IPC__FUTEX_WAKE, 1, NULL, NULL, 0);
+    syscall(SYS_futex, &s->futex, IPC__FUTEX_WAKE, r->kind == IPC_RING_SPSC ? 1 : INT_MAX, NULL,
+            NULL, 0);
 }
 
 /* -EPIPE if the peer closed, or died (its lock is free; checked at most every 100 ms
@@ -2816,7 +2823,7 @@ static int ipc__mp_unstick(ipc_ring *r) {
     if ((seq & ~IPC__MP_HOLE) == pos + 1 && head - pos - 1 < n &&
         !ipc__mp_live(r, IPC_CONSUMER, pos) && ipc__mp_cas_seq(r, tail, seq, pos + n)) {
         if (!(seq & IPC__MP_HOLE)) r->nlost++;
-        if (__atomic_load_n(&h->prod.waiting, __ATOMIC_ACQUIRE)) ipc__ring_wake_all(&h->prod);
+        ipc__ring_wake_all(&h->prod);
         done = 1;
     }
     return done;
@@ -2865,14 +2872,15 @@ static int ipc__ring_has_room(ipc_ring *r, uint64_t need) {
 
 /* Wait until cond holds: spin for the spin budget, then sleep on our futex word, waking
    every slice to check that the peer is still there. Returns 0 or a negative error. */
-/* Announce (on = 1) or withdraw a sleeper: a flag for SPSC, a count for the slot kinds. */
+/* Announce (on = 1) or withdraw a sleeper: a flag for SPSC, a count for the slot kinds.
+   A count is never taken back by its sleeper, only reset by the waker (ipc__ring_wake):
+   a sleeper could not tell whether the waker already took its part. A stale count costs
+   one needless wake-up. */
 static void ipc__ring_announce(ipc_ring *r, ipc__ring_side *side, int on) {
     if (r->kind == IPC_RING_SPSC)
         __atomic_store_n(&side->waiting, (uint32_t)on, on ? __ATOMIC_RELEASE : __ATOMIC_RELAXED);
     else if (on)
         __atomic_fetch_add(&side->waiting, 1u, __ATOMIC_RELEASE);
-    else
-        __atomic_fetch_sub(&side->waiting, 1u, __ATOMIC_RELAXED);
 }
 
 /* The peer role is gone for good: -EPIPE. Slot kinds pass the holes of the dead first,
@@ -3008,6 +3016,9 @@ static int ipc__mp_claim_slot(ipc_ring *r, size_t len, int64_t timeout_ns, uint6
             dl = ipc_deadline_make(timeout_ns);
             waited = 1;
         }
+        /* A claim that lost its race left our entry naming a slot another producer
+           holds: if that one died, we must not look like its owner while we wait. */
+        __atomic_store_n(&e->ppos, IPC__MP_IDLE, __ATOMIC_RELEASE);
         if ((rc = ipc__ring_wait(r, IPC_PRODUCER, ipc__mp_has_room, 0, dl)) != 0)
             return ipc__ring_poison(r, rc);
     }
@@ -3020,8 +3031,7 @@ IPC__INLINE void ipc__mp_publish(ipc_ring *r, uint64_t pos, size_t len) {
     uint32_t *w = (uint32_t *)(void *)(ipc__mp_slot(r, pos) + 8);
     __atomic_store_n(&w[0], (uint32_t)len, __ATOMIC_RELAXED);
     __atomic_store_n(&w[1], (uint32_t)len ^ (uint32_t)pos ^ IPC__MP_CHECK, __ATOMIC_RELAXED);
-    ipc__mp_set_seq(r, pos, pos + 1);
-    __atomic_store_n(&ipc__mp_reg(r, r->reg)->ppos, IPC__MP_IDLE, __ATOMIC_RELEASE);
+    ipc__mp_set_seq(r, pos, pos + 1); /* our entry may go on naming pos: it is published */
     ipc__ring_light_barrier(r);
     if (__atomic_load_n(&h->cons.waiting, __ATOMIC_RELAXED)) ipc__ring_wake(r, &h->cons);
 }
@@ -3029,8 +3039,7 @@ IPC__INLINE void ipc__mp_publish(ipc_ring *r, uint64_t pos, size_t len) {
 /* Free a consumed slot for the next lap, then wake a sleeping producer if there is one. */
 IPC__INLINE void ipc__mp_free(ipc_ring *r, uint64_t pos) {
     ipc__ring_hdr *h = IPC__HDR(r);
-    ipc__mp_set_seq(r, pos, pos + r->nslots);
-    __atomic_store_n(&ipc__mp_reg(r, r->reg)->cpos, IPC__MP_IDLE, __ATOMIC_RELEASE);
+    ipc__mp_set_seq(r, pos, pos + r->nslots); /* our entry may go on naming pos: it is free */
     ipc__ring_light_barrier(r);
     if (__atomic_load_n(&h->prod.waiting, __ATOMIC_RELAXED)) ipc__ring_wake(r, &h->prod);
 }
@@ -3087,6 +3096,7 @@ static ssize_t ipc__mp_take(ipc_ring *r, size_t cap, int64_t timeout_ns, uint64_
             dl = ipc_deadline_make(timeout_ns);
             waited = 1;
         }
+        __atomic_store_n(&e->cpos, IPC__MP_IDLE, __ATOMIC_RELEASE); /* as the producer's */
         if ((rc = ipc__ring_wait(r, IPC_CONSUMER, ipc__mp_has_data, 0, dl)) != 0)
             return ipc__ring_poison(r, rc);
     }
