@@ -295,7 +295,19 @@ IPC_API int ipc_futex_wake(uint32_t *addr, int count);
    is reclaimed. Both count in ipc_ring_stats.lost. -EPIPE: consumers once the ring is
    empty and every producer that attached has closed or died; producers once every
    consumer that attached has. A handle may hold both roles. Closing a handle cancels its
-   reservation and consumes its peeked message. */
+   reservation and consumes its peeked message.
+
+   Broadcast (IPC_RING_BROADCAST, slots as above): one producer, up to 128 readers
+   (IPC_CONSUMER handles; a handle is one or the other). Each reader receives, in order,
+   every message committed after it attached. Lossless by default: the producer waits for
+   the slowest live reader; a reader that dies is dropped at once (its lock is free), and
+   with no reader attached nothing waits (the messages go to nobody). IPC_RING_OVERWRITE:
+   the producer never waits; a reader that was lapped gets -EOVERFLOW once
+   (ipc_ring_stats.lost counts what it missed) and goes on from the oldest message still in
+   the ring. A message is never returned torn: recv checks the slot's sequence after
+   copying. A peeked message may be overwritten while it is read: ipc_ring_release then
+   says -EOVERFLOW (discard what was read). Readers see -EPIPE once the producer closed or
+   died and they have read everything; the producer never sees -EPIPE. */
 typedef struct ipc_ring_opts {
     size_t capacity;  /* bytes of message space; 0 = 1 MiB; rounded up to a power of two,
                          at least one page, at most 1 GiB */
@@ -307,10 +319,12 @@ typedef struct ipc_ring_opts {
 enum { IPC_PRODUCER = 1, IPC_CONSUMER = 2 };
 
 enum {
-    IPC_RING_SPSC = 0,           /* kind: single producer, single consumer (the default) */
-    IPC_RING_MPMC = 1,           /* kind: any producers, any consumers; fixed-size slots */
-    IPC_RING_MPSC = 2,           /* kind: any producers, one consumer; fixed-size slots */
-    IPC_RING_PREFAULT = 1u << 16 /* every side faults the whole mapping in at attach */
+    IPC_RING_SPSC = 0,            /* kind: single producer, single consumer (the default) */
+    IPC_RING_MPMC = 1,            /* kind: any producers, any consumers; fixed-size slots */
+    IPC_RING_MPSC = 2,            /* kind: any producers, one consumer; fixed-size slots */
+    IPC_RING_BROADCAST = 3,       /* kind: one producer, readers that each see every message */
+    IPC_RING_PREFAULT = 1u << 16, /* every side faults the whole mapping in at attach */
+    IPC_RING_OVERWRITE = 1u << 17 /* broadcast: never wait for readers; lapped ones skip */
 };
 
 /* Slot kinds: messages of up to n bytes (16 <= n < 1 GiB). A slot is n + 16 bytes rounded
@@ -374,6 +388,9 @@ typedef struct ipc_ring {
     uint64_t nslots;        /* slot kinds: slots in the ring (capacity >> slot_shift) */
     uint64_t nlost;         /* slot kinds: holes passed and slots reclaimed from the dead */
     int reg;                /* slot kinds: our registry entry */
+    uint64_t bgen;          /* broadcast producer: reader joins seen at the last scan */
+    uint64_t bmin;          /* broadcast producer: slowest live reader at the last scan */
+    uint64_t bprev;         /* broadcast producer: the reserved slot's sequence before */
 } ipc_ring;
 
 /* Create a ring and claim role (IPC_PRODUCER, IPC_CONSUMER, or both) in it. name "/x" or
@@ -2133,6 +2150,13 @@ IPC_API int ipc_futex_wake(uint32_t *addr, int count) {
    a handle whose lock is free and whose entry still names it (or no live entry does)
    passes it: a hole becomes p + 1 | bit 63, a taken message p + slots.
 
+   Broadcast (kind 3; bit 17: overwrite) has the same slots. tail counts the messages
+   published (stored after each), head counts the readers that ever joined (the producer
+   scans the registry again when it moves), prod is SPSC's producer side with its lock on
+   byte 0, cons.waiting counts sleeping readers, and a reader's entry holds, as its consumer
+   position, the position it reads next. While the producer writes the slot of p, its
+   sequence reads p | bit 62, so a reader can tell a message being replaced under it.
+
    Each group sits on its own 128-byte line (false sharing, adjacent-line prefetch).
    Positions run freely in 64 bits; a position p is data[p & (capacity - 1)], and the
    data area is mapped twice back to back so a record may cross the end. A record at
@@ -2188,8 +2212,11 @@ IPC_API int ipc_futex_wake(uint32_t *addr, int count) {
 #define IPC__MP_LOCK0                     16 /* OFD lock byte of registry entry 0 */
 #define IPC__MP_IDLE                      (~(uint64_t)0)
 #define IPC__MP_HOLE                      ((uint64_t)1 << 63)
+#define IPC__MP_BUSY                      ((uint64_t)1 << 62) /* broadcast: being written */
+#define IPC__MP_FLAGS                     (IPC__MP_HOLE | IPC__MP_BUSY)
 #define IPC__MP_CHECK                     0x534c4f54u
 #define IPC__MP_SHIFT                     8u /* default slot: 256 bytes */
+#define IPC__RING_FLAGS                   (IPC_RING_PREFAULT | IPC_RING_OVERWRITE)
 
 enum { IPC__ROLE_NONE = 0, IPC__ROLE_ATTACHED = 1, IPC__ROLE_CLOSED = 2 };
 
@@ -2364,31 +2391,38 @@ static ipc__mp_ent *ipc__mp_reg(const ipc_ring *r, int k) {
     return (ipc__mp_ent *)(void *)(r->base + IPC__MP_REG_OFF) + k;
 }
 
-/* Slot kinds: take a free registry entry (its lock) and, for MPSC's consumer, the
-   consumer lock; announce the roles. */
-static int ipc__mp_claim(ipc_ring *r, int role) {
-    ipc__ring_hdr *h = IPC__HDR(r);
-    uint64_t head = __atomic_load_n(&h->head, __ATOMIC_ACQUIRE);
-    uint64_t tail = __atomic_load_n(&h->tail, __ATOMIC_ACQUIRE);
-    int k, rc, solo = r->kind == IPC_RING_MPSC && (role & IPC_CONSUMER);
+/* Take a free registry entry (its lock) for a handle with these roles; its index. A dead
+   holder's entry may still name a position: forgetting it is what lets the others pass
+   that slot. */
+static int ipc__mp_entry(ipc_ring *r, int role, uint64_t cpos) {
     ipc__mp_ent *e;
-    if (tail - head > r->nslots) return -EBADMSG;
-    if (solo && (rc = ipc__ring_lock(r->lockfd, F_OFD_SETLK, F_WRLCK, IPC_CONSUMER)) < 0) return rc;
+    int k, rc = -EBUSY;
     for (k = 0; k < IPC__MP_REG_MAX; k++)
         if ((rc = ipc__ring_lock_at(r->lockfd, F_OFD_SETLK, F_WRLCK, IPC__MP_LOCK0 + k)) >= 0 ||
             rc != -EBUSY)
             break;
-    if (k == IPC__MP_REG_MAX || rc < 0) {
-        if (solo) ipc__ring_lock(r->lockfd, F_OFD_SETLK, F_UNLCK, IPC_CONSUMER);
-        return k == IPC__MP_REG_MAX ? -EBUSY : rc;
-    }
-    /* A dead holder's entry may still name a position: forgetting it is what lets the
-       others pass that slot. */
+    if (rc < 0) return rc; /* all 128 taken: -EBUSY */
     e = ipc__mp_reg(r, k);
     __atomic_store_n(&e->ppos, IPC__MP_IDLE, __ATOMIC_RELAXED);
-    __atomic_store_n(&e->cpos, IPC__MP_IDLE, __ATOMIC_RELAXED);
+    __atomic_store_n(&e->cpos, cpos, __ATOMIC_RELAXED);
     __atomic_store_n(&e->role, (uint32_t)role, __ATOMIC_RELEASE);
     r->reg = k;
+    return k;
+}
+
+/* Slot kinds: a registry entry and, for MPSC's consumer, the consumer lock; announce the
+   roles. */
+static int ipc__mp_claim(ipc_ring *r, int role) {
+    ipc__ring_hdr *h = IPC__HDR(r);
+    uint64_t head = __atomic_load_n(&h->head, __ATOMIC_ACQUIRE);
+    uint64_t tail = __atomic_load_n(&h->tail, __ATOMIC_ACQUIRE);
+    int rc, solo = r->kind == IPC_RING_MPSC && (role & IPC_CONSUMER);
+    if (tail - head > r->nslots) return -EBADMSG;
+    if (solo && (rc = ipc__ring_lock(r->lockfd, F_OFD_SETLK, F_WRLCK, IPC_CONSUMER)) < 0) return rc;
+    if ((rc = ipc__mp_entry(r, role, IPC__MP_IDLE)) < 0) {
+        if (solo) ipc__ring_lock(r->lockfd, F_OFD_SETLK, F_UNLCK, IPC_CONSUMER);
+        return rc;
+    }
     r->role = role;
     if (role & IPC_PRODUCER) {
         __atomic_fetch_add(&h->prod.claims, 1, __ATOMIC_RELAXED);
@@ -2401,11 +2435,38 @@ static int ipc__mp_claim(ipc_ring *r, int role) {
     return 0;
 }
 
+/* Broadcast: the producer takes SPSC's producer lock and goes on from the published tail;
+   a reader takes a registry entry that names the tail as its next message, then counts
+   itself in head so that the producer scans the readers again before it could lap it. */
+static int ipc__bc_claim(ipc_ring *r, int role) {
+    ipc__ring_hdr *h = IPC__HDR(r);
+    uint64_t tail = __atomic_load_n(&h->tail, __ATOMIC_ACQUIRE);
+    int rc;
+    if (role == IPC_PRODUCER) {
+        if ((rc = ipc__ring_lock(r->lockfd, F_OFD_SETLK, F_WRLCK, IPC_PRODUCER)) < 0) return rc;
+        r->ptail = tail;
+        r->bmin = tail;
+        r->bgen = __atomic_load_n(&h->head, __ATOMIC_ACQUIRE) - 1; /* scan before the first */
+        __atomic_fetch_add(&h->prod.claims, 1, __ATOMIC_RELAXED);
+        __atomic_store_n(&h->prod.waiting, 0, __ATOMIC_RELAXED);
+        __atomic_store_n(&h->prod.state, IPC__ROLE_ATTACHED, __ATOMIC_RELEASE);
+    } else {
+        if ((rc = ipc__mp_entry(r, role, tail)) < 0) return rc;
+        r->phead = tail;
+        __atomic_fetch_add(&h->head, 1, __ATOMIC_SEQ_CST);
+        __atomic_fetch_add(&h->cons.claims, 1, __ATOMIC_RELAXED);
+        __atomic_fetch_add(&h->cons.state, 1, __ATOMIC_RELEASE);
+    }
+    r->role = role;
+    return 0;
+}
+
 /* Take the role locks, then read and check the positions left by whoever held them. */
 static int ipc__ring_claim(ipc_ring *r, int role) {
     ipc__ring_hdr *h = IPC__HDR(r);
     uint64_t head, tail;
     int rc;
+    if (r->kind == IPC_RING_BROADCAST) return ipc__bc_claim(r, role);
     if (r->kind != IPC_RING_SPSC) return ipc__mp_claim(r, role);
     if ((role & IPC_PRODUCER) &&
         (rc = ipc__ring_lock(r->lockfd, F_OFD_SETLK, F_WRLCK, IPC_PRODUCER)) < 0)
@@ -2523,8 +2584,10 @@ IPC_API int ipc_ring_create(ipc_ring *r, const char *name, int role, const ipc_r
     ipc__ring_hdr *h;
     if (!r) return -EINVAL;
     ipc__ring_reset(r);
-    if (!ipc__ring_role_ok(role) || (mode & ~0777u) || kind > IPC_RING_MPSC ||
-        (flags & ~(unsigned)(IPC_RING_PREFAULT | 0xffu | (0x3fu << 24))))
+    if (!ipc__ring_role_ok(role) || (mode & ~0777u) || kind > IPC_RING_BROADCAST ||
+        (flags & ~(unsigned)(IPC__RING_FLAGS | 0xffu | (0x3fu << 24))) ||
+        ((flags & IPC_RING_OVERWRITE) && kind != IPC_RING_BROADCAST) ||
+        (kind == IPC_RING_BROADCAST && role == (IPC_PRODUCER | IPC_CONSUMER)))
         return -EINVAL;
     if (kind == IPC_RING_SPSC && shift) return -EINVAL;
     if (kind != IPC_RING_SPSC) {
@@ -2563,7 +2626,7 @@ IPC_API int ipc_ring_create(ipc_ring *r, const char *name, int role, const ipc_r
         h->version = IPC__RING_VERSION;
         h->hdr_size = (uint32_t)hdr;
         h->capacity = cap;
-        h->flags = kind | (flags & IPC_RING_PREFAULT) | (kind ? shift << 24 : 0);
+        h->flags = kind | (flags & IPC__RING_FLAGS) | (kind ? shift << 24 : 0);
         r->kind = kind;
         r->slot_shift = kind ? shift : 0;
         r->nslots = kind ? cap >> shift : 0;
@@ -2608,9 +2671,12 @@ static int ipc__ring_attach(ipc_ring *r, int fd, int role, const char *path) {
     if (rc) return rc;
     kind = flags & 0xffu;
     shift = (flags >> 24) & 0x3fu;
-    if ((flags & ~(uint32_t)(IPC_RING_PREFAULT | 0xffu | (0x3fu << 24))) || kind > IPC_RING_MPSC ||
-        (kind == IPC_RING_SPSC ? shift != 0 : shift < 5 || shift > 30))
+    if ((flags & ~(uint32_t)(IPC__RING_FLAGS | 0xffu | (0x3fu << 24))) ||
+        kind > IPC_RING_BROADCAST ||
+        (kind == IPC_RING_SPSC ? shift != 0 : shift < 5 || shift > 30) ||
+        ((flags & IPC_RING_OVERWRITE) && kind != IPC_RING_BROADCAST))
         return -EBADMSG;
+    if (kind == IPC_RING_BROADCAST && role == (IPC_PRODUCER | IPC_CONSUMER)) return -EINVAL;
     hdr = ipc__ring_hdr_size(kind, page);
     if ((uint64_t)st.st_size <= hdr) return -EBADMSG;
     cap = (uint64_t)st.st_size - hdr;
@@ -2744,11 +2810,11 @@ static unsigned char *ipc__mp_slot(const ipc_ring *r, uint64_t pos) {
    lap 0); the hole bit rides on top. */
 static uint64_t ipc__mp_seq(const ipc_ring *r, uint64_t pos) {
     uint64_t v = __atomic_load_n((uint64_t *)(void *)ipc__mp_slot(r, pos), __ATOMIC_ACQUIRE);
-    return ((v & ~IPC__MP_HOLE) + (pos & (r->nslots - 1))) | (v & IPC__MP_HOLE);
+    return ((v & ~IPC__MP_FLAGS) + (pos & (r->nslots - 1))) | (v & IPC__MP_FLAGS);
 }
 
 static uint64_t ipc__mp_stored(const ipc_ring *r, uint64_t pos, uint64_t seq) {
-    return ((seq & ~IPC__MP_HOLE) - (pos & (r->nslots - 1))) | (seq & IPC__MP_HOLE);
+    return ((seq & ~IPC__MP_FLAGS) - (pos & (r->nslots - 1))) | (seq & IPC__MP_FLAGS);
 }
 
 static void ipc__mp_set_seq(const ipc_ring *r, uint64_t pos, uint64_t seq) {
@@ -2888,6 +2954,8 @@ static void ipc__ring_announce(ipc_ring *r, ipc__ring_side *side, int on) {
 static int ipc__ring_gone(ipc_ring *r, int peer, int force) {
     int gone;
     if (r->kind == IPC_RING_SPSC) return ipc__ring_peer_gone(r, peer, force);
+    if (r->kind == IPC_RING_BROADCAST) /* readers may all leave: the producer goes on */
+        return peer == IPC_PRODUCER ? ipc__ring_peer_gone(r, peer, force) : 0;
     gone = ipc__mp_peer_gone(r, peer, force);
     if (gone) ipc__mp_unstick(r);
     return gone;
@@ -3102,6 +3170,154 @@ static ssize_t ipc__mp_take(ipc_ring *r, size_t cap, int64_t timeout_ns, uint64_
     }
 }
 
+/* ---- broadcast ---- */
+
+/* The position of the slowest live reader (the tail if there is none). probe: ask the
+   locks of the readers that hold the producer back, and leave out the dead. A position
+   that cannot be (ahead of the tail, or a lap behind) is left out too: a reader that wrote
+   it only hurts itself, as its reads check every slot's sequence. */
+static uint64_t ipc__bc_min(ipc_ring *r, int probe) {
+    uint64_t tail = r->ptail, min = tail;
+    int k;
+    for (k = 0; k < IPC__MP_REG_MAX; k++) {
+        ipc__mp_ent *e = ipc__mp_reg(r, k);
+        uint64_t at;
+        if (!(__atomic_load_n(&e->role, __ATOMIC_ACQUIRE) & IPC_CONSUMER)) continue;
+        at = __atomic_load_n(&e->cpos, __ATOMIC_ACQUIRE);
+        if (tail - at > r->nslots || tail - at <= tail - min) continue;
+        if (probe && tail - at == r->nslots &&
+            ipc__ring_lock_at(r->lockfd, F_OFD_GETLK, F_WRLCK, IPC__MP_LOCK0 + k) == 0)
+            continue; /* dead: dropped */
+        min = at;
+    }
+    return min;
+}
+
+/* Producer: may it write the slot at its tail (every live reader is past the lap before)? */
+static int ipc__bc_has_room(ipc_ring *r, uint64_t need) {
+    (void)need;
+    r->bgen = __atomic_load_n(&IPC__HDR(r)->head, __ATOMIC_SEQ_CST);
+    r->bmin = ipc__bc_min(r, 1);
+    return r->ptail - r->bmin < r->nslots;
+}
+
+/* Reader: is the slot at its head published, or was it lapped? */
+static int ipc__bc_has_data(ipc_ring *r, uint64_t need) {
+    uint64_t pos = r->phead, seq = ipc__mp_seq(r, pos), s0 = seq & ~IPC__MP_FLAGS;
+    (void)need;
+    return (seq & IPC__MP_BUSY) ? s0 != pos : (int64_t)(s0 - pos) > 0;
+}
+
+/* Producer: room for the next message, waiting for the slowest reader if need be (never
+   with IPC_RING_OVERWRITE), then mark the slot as being written. */
+static int ipc__bc_begin(ipc_ring *r, size_t len, int64_t timeout_ns) {
+    ipc__ring_hdr *h = IPC__HDR(r);
+    int rc;
+    if (len == 0 || r->reserved || timeout_ns < IPC_FOREVER) return -EINVAL;
+    if (len > ((size_t)1 << r->slot_shift) - 16) return -EMSGSIZE;
+    if (!(r->flags & IPC_RING_OVERWRITE)) {
+        uint64_t gen = __atomic_load_n(&h->head, __ATOMIC_SEQ_CST);
+        if (gen != r->bgen || r->ptail - r->bmin >= r->nslots) {
+            r->bgen = gen;
+            r->bmin = ipc__bc_min(r, 0);
+            if (r->ptail - r->bmin >= r->nslots &&
+                (rc = ipc__ring_wait(r, IPC_PRODUCER, ipc__bc_has_room, 0,
+                                     ipc_deadline_make(timeout_ns))) != 0)
+                return ipc__ring_poison(r, rc);
+        }
+    }
+    /* a seqlock: marked before the message is touched, so a reader of the lap before sees */
+    r->bprev = ipc__mp_seq(r, r->ptail);
+    __atomic_store_n((uint64_t *)(void *)ipc__mp_slot(r, r->ptail),
+                     ipc__mp_stored(r, r->ptail, r->ptail | IPC__MP_BUSY), __ATOMIC_RELAXED);
+    __atomic_thread_fence(__ATOMIC_RELEASE);
+    return 0;
+}
+
+/* Producer: publish the message written at the tail (len 0: put the slot back as it was). */
+IPC__INLINE void ipc__bc_publish(ipc_ring *r, size_t len) {
+    ipc__ring_hdr *h = IPC__HDR(r);
+    uint64_t pos = r->ptail;
+    uint32_t *w = (uint32_t *)(void *)(ipc__mp_slot(r, pos) + 8);
+    if (len == 0) {
+        ipc__mp_set_seq(r, pos, r->bprev);
+        return;
+    }
+    __atomic_store_n(&w[0], (uint32_t)len, __ATOMIC_RELAXED);
+    __atomic_store_n(&w[1], (uint32_t)len ^ (uint32_t)pos ^ IPC__MP_CHECK, __ATOMIC_RELAXED);
+    ipc__mp_set_seq(r, pos, pos + 1);
+    r->ptail = pos + 1;
+    __atomic_store_n(&h->tail, pos + 1, __ATOMIC_RELEASE);
+    ipc__ring_light_barrier(r);
+    if (__atomic_load_n(&h->cons.waiting, __ATOMIC_RELAXED)) ipc__ring_wake(r, &h->cons);
+}
+
+/* Reader: move the head past the message read; wake a producer that waits for us. */
+IPC__INLINE void ipc__bc_advance(ipc_ring *r) {
+    ipc__ring_hdr *h = IPC__HDR(r);
+    r->phead++;
+    r->peeked = 0;
+    __atomic_store_n(&ipc__mp_reg(r, r->reg)->cpos, r->phead, __ATOMIC_RELEASE);
+    if (!(r->flags & IPC_RING_OVERWRITE)) {
+        ipc__ring_light_barrier(r);
+        if (__atomic_load_n(&h->prod.waiting, __ATOMIC_RELAXED)) ipc__ring_wake(r, &h->prod);
+    }
+}
+
+/* Reader: lapped. Go on from the oldest message surely still there (the producer may be
+   writing the slot at its tail), count what was missed: -EOVERFLOW. */
+static int ipc__bc_overflow(ipc_ring *r) {
+    uint64_t tail = __atomic_load_n(&IPC__HDR(r)->tail, __ATOMIC_ACQUIRE), from;
+    if (tail - r->phead > ((uint64_t)1 << 62)) return ipc__ring_poison(r, -EBADMSG); /* behind us */
+    from = tail - r->phead >= r->nslots ? tail - r->nslots + 1 : r->phead + 1;
+    r->nlost += from - r->phead;
+    r->phead = from;
+    r->peeked = 0;
+    __atomic_store_n(&ipc__mp_reg(r, r->reg)->cpos, from, __ATOMIC_RELEASE);
+    return -EOVERFLOW;
+}
+
+/* Reader: the next message, copied into buf (cap bytes) or, with zc, pointed at (head
+   left in place until release). Its length; -EMSGSIZE (it stays), -EOVERFLOW (lapped),
+   -EAGAIN/-ETIMEDOUT, -EPIPE. */
+static ssize_t ipc__bc_read(ipc_ring *r, void *buf, size_t cap, const void **zc,
+                            int64_t timeout_ns) {
+    size_t max = ((size_t)1 << r->slot_shift) - 16;
+    int64_t dl = 0;
+    int waited = 0, rc;
+    if (timeout_ns < IPC_FOREVER) return -EINVAL;
+    for (;;) {
+        uint64_t pos = r->phead, seq = ipc__mp_seq(r, pos), s0 = seq & ~IPC__MP_FLAGS;
+        if (seq == pos + 1) {
+            const unsigned char *slot = ipc__mp_slot(r, pos);
+            const uint32_t *w = (const uint32_t *)(const void *)(slot + 8);
+            uint32_t len = __atomic_load_n(&w[0], __ATOMIC_RELAXED);
+            uint32_t chk = __atomic_load_n(&w[1], __ATOMIC_RELAXED);
+            int ok = len != 0 && len <= max && chk == (len ^ (uint32_t)pos ^ IPC__MP_CHECK);
+            if (ok && len <= cap && buf) memcpy(buf, slot + 16, len);
+            __atomic_thread_fence(__ATOMIC_ACQUIRE);
+            if (ipc__mp_seq(r, pos) != seq) return ipc__bc_overflow(r); /* replaced meanwhile */
+            if (!ok) return ipc__ring_poison(r, -EBADMSG);
+            if (len > cap) return -EMSGSIZE;
+            if (zc) {
+                *zc = slot + 16;
+                r->peeked = len;
+            } else {
+                ipc__bc_advance(r);
+            }
+            return (ssize_t)len;
+        }
+        if ((seq & IPC__MP_BUSY) ? s0 != pos : (int64_t)(s0 - pos) > 0)
+            return ipc__bc_overflow(r); /* a later lap's message, or one being written */
+        if (!waited) {
+            dl = ipc_deadline_make(timeout_ns);
+            waited = 1;
+        }
+        if ((rc = ipc__ring_wait(r, IPC_CONSUMER, ipc__bc_has_data, 0, dl)) != 0)
+            return ipc__ring_poison(r, rc);
+    }
+}
+
 /* ---- producer ---- */
 
 /* Room for a len-byte message at our tail, waiting for it if need be. The caller has
@@ -3144,6 +3360,12 @@ IPC_API int ipc_ring_reserve(ipc_ring *r, size_t len, void **msg, int64_t timeou
     int rc = ipc__ring_usable(r, IPC_PRODUCER);
     if (rc) return rc;
     if (!msg) return -EINVAL;
+    if (r->kind == IPC_RING_BROADCAST) {
+        if ((rc = ipc__bc_begin(r, len, timeout_ns)) != 0) return rc;
+        r->reserved = len;
+        *msg = ipc__mp_slot(r, r->ptail) + 16;
+        return 0;
+    }
     if (r->kind != IPC_RING_SPSC) {
         uint64_t pos;
         if ((rc = ipc__mp_claim_slot(r, len, timeout_ns, &pos)) != 0) return rc;
@@ -3163,7 +3385,9 @@ IPC_API int ipc_ring_commit(ipc_ring *r, size_t len) {
     if (rc) return rc;
     if (!r->reserved || len > r->reserved) return -EINVAL;
     r->reserved = 0;
-    if (r->kind != IPC_RING_SPSC)
+    if (r->kind == IPC_RING_BROADCAST)
+        ipc__bc_publish(r, len);
+    else if (r->kind != IPC_RING_SPSC)
         ipc__mp_publish(r, r->ptail, len); /* 0 too: the slot is claimed, it must be passed */
     else if (len > 0)
         ipc__ring_publish(r, len);
@@ -3174,6 +3398,12 @@ IPC_API int ipc_ring_send(ipc_ring *r, const void *msg, size_t len, int64_t time
     int rc = ipc__ring_usable(r, IPC_PRODUCER);
     if (rc) return rc;
     if (!msg) return -EINVAL;
+    if (r->kind == IPC_RING_BROADCAST) {
+        if ((rc = ipc__bc_begin(r, len, timeout_ns)) != 0) return rc;
+        memcpy(ipc__mp_slot(r, r->ptail) + 16, msg, len);
+        ipc__bc_publish(r, len);
+        return 0;
+    }
     if (r->kind != IPC_RING_SPSC) {
         uint64_t pos;
         if ((rc = ipc__mp_claim_slot(r, len, timeout_ns, &pos)) != 0) return rc;
@@ -3239,6 +3469,7 @@ IPC_API ssize_t ipc_ring_peek(ipc_ring *r, const void **msg, int64_t timeout_ns)
     int rc = ipc__ring_usable(r, IPC_CONSUMER);
     if (rc) return rc;
     if (!msg) return -EINVAL;
+    if (r->kind == IPC_RING_BROADCAST) return ipc__bc_read(r, NULL, SIZE_MAX, msg, timeout_ns);
     if (r->kind != IPC_RING_SPSC) { /* peeking again gives the message taken before */
         uint64_t pos = r->phead;
         if (!r->peeked && (n = ipc__mp_take(r, SIZE_MAX, timeout_ns, &pos)) < 0) return n;
@@ -3257,6 +3488,12 @@ IPC_API int ipc_ring_release(ipc_ring *r) {
     int rc = ipc__ring_usable(r, IPC_CONSUMER);
     if (rc) return rc;
     if (!r->peeked) return -EINVAL;
+    if (r->kind == IPC_RING_BROADCAST) { /* was it replaced while it was being read? */
+        __atomic_thread_fence(__ATOMIC_ACQUIRE);
+        if (ipc__mp_seq(r, r->phead) != r->phead + 1) return ipc__bc_overflow(r);
+        ipc__bc_advance(r);
+        return 0;
+    }
     if (r->kind != IPC_RING_SPSC) {
         r->peeked = 0;
         ipc__mp_free(r, r->phead);
@@ -3271,6 +3508,7 @@ IPC_API ssize_t ipc_ring_recv(ipc_ring *r, void *buf, size_t cap, int64_t timeou
     int rc = ipc__ring_usable(r, IPC_CONSUMER);
     if (rc) return rc;
     if (!buf || cap == 0) return -EINVAL;
+    if (r->kind == IPC_RING_BROADCAST) return ipc__bc_read(r, buf, cap, NULL, timeout_ns);
     if (r->kind != IPC_RING_SPSC) {
         uint64_t pos = r->phead;
         if (r->peeked) { /* the message peeked before is the one to receive */
@@ -3297,7 +3535,19 @@ IPC_API int ipc_ring_close(ipc_ring *r) {
     if (!r->base) return -EBADF;
     h = IPC__HDR(r);
     /* A forked copy holds no role: its lock fd was closed at fork; just unmap. */
-    if (r->gen == __atomic_load_n(&ipc__fork_gen, __ATOMIC_RELAXED) && r->kind != IPC_RING_SPSC) {
+    if (r->gen == __atomic_load_n(&ipc__fork_gen, __ATOMIC_RELAXED) &&
+        r->kind == IPC_RING_BROADCAST) {
+        if (r->role & IPC_PRODUCER) {
+            if (r->reserved) ipc__bc_publish(r, 0); /* the slot as it was */
+            __atomic_store_n(&h->prod.state, IPC__ROLE_CLOSED, __ATOMIC_RELEASE);
+            ipc__ring_wake_all(&h->cons);
+        } else {
+            __atomic_store_n(&ipc__mp_reg(r, r->reg)->role, 0u, __ATOMIC_RELEASE);
+            __atomic_fetch_sub(&h->cons.state, 1u, __ATOMIC_RELEASE);
+            ipc__ring_wake_all(&h->prod); /* it may wait for us */
+        }
+    } else if (r->gen == __atomic_load_n(&ipc__fork_gen, __ATOMIC_RELAXED) &&
+               r->kind != IPC_RING_SPSC) {
         ipc__mp_ent *e = ipc__mp_reg(r, r->reg);
         if (r->reserved) ipc__mp_publish(r, r->ptail, 0); /* cancelled: consumers pass it */
         if (r->peeked) ipc__mp_free(r, r->phead);         /* it was ours: consumed */

@@ -1,6 +1,7 @@
-/* tests/bench/ringmp.c - the ring kinds side by side, in one run: SPSC, MPSC and MPMC
-   with one producer and one consumer (the price of the slot kinds' compare-and-swap and
-   sequence words), then MPMC and MPSC throughput as producers and consumers are added.
+/* tests/bench/ringmp.c - the ring kinds side by side, in one run: SPSC, MPSC, MPMC and
+   broadcast with one producer and one consumer (the price of the slot kinds' compare-and-
+   swap and sequence words), broadcast to 2, 4 and 8 readers, then MPMC and MPSC
+   throughput as producers and consumers are added.
 
    Every side is a process pinned to core (index % cores); 64-byte messages through
    ipc_ring_send / ipc_ring_recv with IPC_FOREVER; each producer sends its share, closes,
@@ -70,14 +71,15 @@ static void send_share(shared *sh, ipc_ring *me, long share) {
 static double run(unsigned kind, int p, int c, long n) {
     shared *sh = (shared *)mmap(NULL, sizeof(shared), PROT_READ | PROT_WRITE,
                                 MAP_SHARED | MAP_ANONYMOUS, -1, 0);
-    int spsc = kind == IPC_RING_SPSC, i, r, st, ok = 1;
+    /* SPSC and broadcast: the parent is the one producer; p counts nothing */
+    int spsc = kind == IPC_RING_SPSC || (kind & 0xffu) == IPC_RING_BROADCAST, i, r, st, ok = 1;
     ipc_ring_opts o;
     ipc_ring ring;
     int64_t t0;
     if (sh == MAP_FAILED) return -1;
     memset(&o, 0, sizeof o);
     o.capacity = 1u << 20;
-    o.flags = kind | IPC_RING_PREFAULT | (spsc ? 0 : IPC_RING_MSG(MSG));
+    o.flags = kind | IPC_RING_PREFAULT | (kind == IPC_RING_SPSC ? 0 : IPC_RING_MSG(MSG));
     if ((r = ipc_ring_create(&ring, NULL, IPC_PRODUCER, &o)) != 0) fail(sh, "create", r);
     if (spsc) p = 0;
     fflush(NULL);
@@ -118,7 +120,9 @@ static double run(unsigned kind, int p, int c, long n) {
     while (wait(&st) > 0)
         if (!WIFEXITED(st) || WEXITSTATUS(st) != 0) ok = 0;
     t0 = ipc_time_now() - t0;
-    ok = ok && !sh->failed && sh->received == (uint64_t)n;
+    /* broadcast: every reader gets every message */
+    ok = ok && !sh->failed &&
+         sh->received == (uint64_t)n * (uint64_t)((kind & 0xffu) == IPC_RING_BROADCAST ? c : 1);
     munmap(sh, sizeof *sh);
     return ok ? (double)n / ((double)t0 / 1e9) : -1;
 }
@@ -145,7 +149,7 @@ int main(void) {
     const char *mode = getenv("BENCH"), *maxp = getenv("BENCH_MAXP");
     int full, rounds, r, k, p, c, top, np = 0, counts[8];
     long n;
-    double one[3] = {0}, grid[8][8][2];
+    double one[4] = {0}, grid[8][8][2], bc[8] = {0};
     ncpu = sysconf(_SC_NPROCESSORS_ONLN);
     full = mode && strcmp(mode, "full") == 0;
     rounds = full ? 5 : 3;
@@ -157,11 +161,18 @@ int main(void) {
     memset(grid, 0, sizeof grid);
     machine();
     for (r = 0; r < rounds; r++) {
-        for (k = 0; k < 3; k++) {
+        for (k = 0; k < 4; k++) {
             double v;
-            fprintf(stderr, "\r  round %d/%d: %s 1 x 1          ", r + 1, rounds, knames[k]);
-            v = run(kinds[k], 1, 1, n);
+            fprintf(stderr, "\r  round %d/%d: %s 1 x 1          ", r + 1, rounds,
+                    k < 3 ? knames[k] : "broadcast");
+            v = run(k < 3 ? kinds[k] : IPC_RING_BROADCAST, 1, 1, n);
             if (v > one[k]) one[k] = v;
+        }
+        for (c = 1; c < 4; c++) { /* 2, 4, 8 readers */
+            double v;
+            fprintf(stderr, "\r  round %d/%d: broadcast to %d          ", r + 1, rounds, 1 << c);
+            v = run(IPC_RING_BROADCAST, 1, 1 << c, n / 2);
+            if (v > bc[c]) bc[c] = v;
         }
         for (p = 0; p < np; p++)
             for (c = 0; c < np; c++)
@@ -179,7 +190,13 @@ int main(void) {
     printf("  %-8s %14s %10s\n", "kind", "msgs/s", "/ SPSC");
     for (k = 0; k < 3; k++)
         printf("  %-8s %14.0f %9.2fx\n", knames[k], one[k], one[k] / one[0]);
-    printf("  MPMC / SPSC %.2fx [>= 0.5]\n", one[2] / one[0]);
+    printf("  %-8s %14.0f %9.2fx\n", "bcast", one[3], one[3] / one[0]);
+    printf("  MPMC / SPSC %.2fx [>= 0.5]; broadcast to one reader / SPSC %.2fx [>= 0.7]\n",
+           one[2] / one[0], one[3] / one[0]);
+    printf("\nbroadcast (lossless), messages/s each reader receives\n");
+    printf("  %2d reader   %12.0f\n", 1, one[3]);
+    for (c = 1; c < 4; c++)
+        printf("  %2d readers  %12.0f  (%.2fx of one reader)\n", 1 << c, bc[c], bc[c] / one[3]);
     printf("\nMPMC, million msgs/s in all; rows: producers, columns: consumers (%ld cores)\n",
            ncpu);
     printf("  %4s", "");
