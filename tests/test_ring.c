@@ -2165,7 +2165,7 @@ TEST(ring_bad_arguments) {
     o.capacity = ((size_t)1 << 31);
     CHECK_ERR(ipc_ring_create(&r, NULL, IPC_PRODUCER, &o), -EINVAL);
     o.capacity = 4 * KiB;
-    o.flags = 3; /* no such kind */
+    o.flags = 4; /* no such kind */
     CHECK_ERR(ipc_ring_create(&r, NULL, IPC_PRODUCER, &o), -EINVAL);
     o.flags = IPC_RING_SPSC | IPC_RING_MSG(64); /* a slot size means nothing to SPSC */
     CHECK_ERR(ipc_ring_create(&r, NULL, IPC_PRODUCER, &o), -EINVAL);
@@ -2175,7 +2175,15 @@ TEST(ring_bad_arguments) {
     CHECK_ERR(ipc_ring_create(&r, NULL, IPC_PRODUCER, &o), -EINVAL);
     o.flags = 1u << 31;
     CHECK_ERR(ipc_ring_create(&r, NULL, IPC_PRODUCER, &o), -EINVAL);
-    o.flags = IPC_RING_PREFAULT | (1u << 17);
+    o.flags = IPC_RING_PREFAULT | (1u << 18);
+    CHECK_ERR(ipc_ring_create(&r, g_name, IPC_PRODUCER, &o), -EINVAL);
+    o.flags = IPC_RING_OVERWRITE; /* only for broadcast */
+    CHECK_ERR(ipc_ring_create(&r, NULL, IPC_PRODUCER, &o), -EINVAL);
+    o.flags = IPC_RING_MPMC | IPC_RING_OVERWRITE;
+    CHECK_ERR(ipc_ring_create(&r, NULL, IPC_PRODUCER, &o), -EINVAL);
+    o.flags = IPC_RING_BROADCAST; /* one role per broadcast handle */
+    CHECK_ERR(ipc_ring_create(&r, NULL, IPC_PRODUCER | IPC_CONSUMER, &o), -EINVAL);
+    o.flags = IPC_RING_PREFAULT | (1u << 17) | (1u << 18);
     CHECK_ERR(ipc_ring_create(&r, g_name, IPC_PRODUCER, &o), -EINVAL);
     o.flags = IPC_RING_PREFAULT; /* a known flag is fine */
     CHECK_OK(ipc_ring_create(&r, NULL, IPC_PRODUCER, &o));
