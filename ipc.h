@@ -391,6 +391,7 @@ typedef struct ipc_ring {
     uint64_t bgen;          /* broadcast producer: reader joins seen at the last scan */
     uint64_t bmin;          /* broadcast producer: slowest live reader at the last scan */
     uint64_t bprev;         /* broadcast producer: the reserved slot's sequence before */
+    void *poller;           /* ipc_ring_pollfd's thread and eventfd, or NULL */
 } ipc_ring;
 
 /* Create a ring and claim role (IPC_PRODUCER, IPC_CONSUMER, or both) in it. name "/x" or
@@ -447,6 +448,18 @@ typedef struct ipc_ring_stats {
     uint64_t lost;
 } ipc_ring_stats;
 IPC_API int ipc_ring_get_stats(const ipc_ring *r, ipc_ring_stats *st);
+
+/* A file descriptor for poll, epoll, libuv or libevent: readable (POLLIN) while a call of
+   the handle's role would not block: a message to receive (consumer), room to send
+   (producer), or the peer gone (-EPIPE next). Level-triggered: it stays readable until a
+   call of the handle returns -EAGAIN, which re-arms it; so drain with timeout 0 until
+   -EAGAIN, then wait on the fd again. An eventfd, close-on-exec, owned by the handle
+   (ipc_ring_close closes it); calling again returns the same fd. The first call starts a
+   thread that sleeps on the ring's futex for the handle, and only while armed: the peer's
+   fast path stays free of system calls and rings this doorbell only when someone waits.
+   The handle's calls still belong to one thread at a time. -EINVAL for a handle with both
+   roles, -ENOMEM/-EAGAIN when no thread can be made. Allocates. */
+IPC_API int ipc_ring_pollfd(ipc_ring *r);
 
 /* Largest message: capacity - 16 (a record carries an 8-byte header and is padded to 8
    bytes, and 8 bytes stay free for the next header); slot kinds: slot size - 16. 0 for
@@ -2067,9 +2080,11 @@ IPC_API int ipc_shm_close(ipc_shm *s) {
 
 /* ==== 5. Futexes ==== >>futex */
 
-#define IPC__FUTEX_WAKE        1
-#define IPC__FUTEX_WAIT_BITSET 9
-#define IPC__FUTEX_BITSET_ANY  0xffffffffu
+#define IPC__FUTEX_WAKE         1
+#define IPC__FUTEX_WAIT_BITSET  9
+#define IPC__FUTEX_WAIT_PRIVATE 128 /* FUTEX_WAIT | FUTEX_PRIVATE_FLAG */
+#define IPC__FUTEX_WAKE_PRIVATE 129
+#define IPC__FUTEX_BITSET_ANY   0xffffffffu
 
 /* The futex syscall takes the kernel's native timespec (two longs on x86-64 and i386,
    whatever the libc's time_t width is). */
@@ -2127,7 +2142,7 @@ IPC_API int ipc_futex_wake(uint32_t *addr, int count) {
        128  u64  tail: bytes ever committed                     producer (release)
        256  u64  head: bytes ever consumed                      consumer (release)
        384  u32  producer state: 0 never attached, 1 attached, 2 closed
-       388  u32  producer waiting: 1 while it sleeps for space
+       388  u32  producer waiting: sleepers announced since the last wake (the waker resets it)
               392  u32  producer futex: the consumer adds 1 and FUTEX_WAKEs to wake it
        396  u32  producer claims: +1 each time the role is claimed
        512  u32  consumer state, 516 waiting, 520 futex, 524 claims (same roles)
@@ -2171,13 +2186,14 @@ IPC_API int ipc_futex_wake(uint32_t *addr, int count) {
    peer is "its lock is held".
 
       Wake-up protocol, and why no wake-up is lost. A sleeper (the consumer waiting for data,
-   or the producer waiting for space) reads its futex word F, stores waiting = 1, issues
+   or the producer waiting for space) reads its futex word F, adds 1 to waiting, issues
    membarrier(MEMBARRIER_CMD_GLOBAL_EXPEDITED), re-checks the position, and only then
    sleeps on F with the value it read. A publisher stores its position (release), puts a
-   compiler-only barrier, and loads the peer's waiting flag; if set, it adds 1 to F and
-   wakes. membarrier executes a full barrier on every CPU that is running the publisher
+   compiler-only barrier, and loads the peer's waiting count; if it is not 0, it swaps it
+   for 0 (so a slow sleeper costs one wake, not one per message), adds 1 to F and wakes
+   every sleeper there. membarrier executes a full barrier on every CPU that is running the publisher
    (which registered for it at attach), so the pair behaves like Dekker's with fences on
-   both sides: either the publisher's load sees waiting = 1 and it bumps F, or the
+   both sides: either the publisher's load sees the count and it bumps F, or the
    sleeper's re-check sees the new position. A bump after the sleeper read F makes its
    FUTEX_WAIT return at once (value changed), so a wake-up between re-check and sleep is
    not lost either. The publisher, the fast path, pays a compiler barrier only.
@@ -2770,14 +2786,12 @@ static int ipc__ring_heavy_barrier(void) {
 
 /* Wake the side's sleepers, once: the announcement is taken back here, so a sleeper that
    is slow to get a CPU does not cost its publisher a system call per message meanwhile.
-   Slot kinds count several sleepers and wake them all; a woken one that finds nothing
-   announces itself again. */
+   All of the side's sleepers are woken; one that finds nothing announces itself again. */
 static void ipc__ring_wake(ipc_ring *r, ipc__ring_side *s) {
     if (__atomic_exchange_n(&s->waiting, 0u, __ATOMIC_ACQ_REL) == 0) return;
     r->nwake++;
     __atomic_fetch_add(&s->futex, 1, __ATOMIC_RELEASE);
-    syscall(SYS_futex, &s->futex, IPC__FUTEX_WAKE, r->kind == IPC_RING_SPSC ? 1 : INT_MAX, NULL,
-            NULL, 0);
+    syscall(SYS_futex, &s->futex, IPC__FUTEX_WAKE, INT_MAX, NULL, NULL, 0);
 }
 
 /* -EPIPE if the peer closed, or died (its lock is free; checked at most every 100 ms
@@ -2938,15 +2952,16 @@ static int ipc__ring_has_room(ipc_ring *r, uint64_t need) {
 
 /* Wait until cond holds: spin for the spin budget, then sleep on our futex word, waking
    every slice to check that the peer is still there. Returns 0 or a negative error. */
-/* Announce (on = 1) or withdraw a sleeper: a flag for SPSC, a count for the slot kinds.
-   A count is never taken back by its sleeper, only reset by the waker (ipc__ring_wake):
-   a sleeper could not tell whether the waker already took its part. A stale count costs
-   one needless wake-up. */
+static void ipc__poll_arm(ipc_ring *r);
+
+/* Announce a sleeper (on = 1): waiting counts them. A count is never taken back by its
+   sleeper, only reset by the waker (ipc__ring_wake): a sleeper could not tell whether the
+   waker already took its part, and there may be several (the slot kinds, or a thread
+   sleeping for ipc_ring_pollfd beside the handle's own call). A stale count costs one
+   needless wake-up. */
 static void ipc__ring_announce(ipc_ring *r, ipc__ring_side *side, int on) {
-    if (r->kind == IPC_RING_SPSC)
-        __atomic_store_n(&side->waiting, (uint32_t)on, on ? __ATOMIC_RELEASE : __ATOMIC_RELAXED);
-    else if (on)
-        __atomic_fetch_add(&side->waiting, 1u, __ATOMIC_RELEASE);
+    (void)r;
+    if (on) __atomic_fetch_add(&side->waiting, 1u, __ATOMIC_RELEASE);
 }
 
 /* The peer role is gone for good: -EPIPE. Slot kinds pass the holes of the dead first,
@@ -2975,7 +2990,14 @@ static int ipc__ring_wait(ipc_ring *r, int me, ipc__ring_cond cond, uint64_t nee
         c = cond(r, need);
         return c < 0 ? c : c ? 0 : gone;
     }
-    if (deadline == 0) return -EAGAIN;
+    if (deadline == 0) {
+        /* a slot kind's head or tail held up by the dead: pass it now, not in a slice */
+        if (r->kind != IPC_RING_SPSC && r->kind != IPC_RING_BROADCAST && ipc__mp_unstick(r) &&
+            (c = cond(r, need)) != 0)
+            return c < 0 ? c : 0;
+        if (r->poller) ipc__poll_arm(r);
+        return -EAGAIN;
+    }
     now = ipc_time_now();
     spin_end = now + spin;
     for (n = 0, c = 0; spin >= 100; n++) { /* spin_ns below 100 ns: go straight to sleep */
@@ -3176,8 +3198,8 @@ static ssize_t ipc__mp_take(ipc_ring *r, size_t cap, int64_t timeout_ns, uint64_
    locks of the readers that hold the producer back, and leave out the dead. A position
    that cannot be (ahead of the tail, or a lap behind) is left out too: a reader that wrote
    it only hurts itself, as its reads check every slot's sequence. */
-static uint64_t ipc__bc_min(ipc_ring *r, int probe) {
-    uint64_t tail = r->ptail, min = tail;
+static uint64_t ipc__bc_min_at(const ipc_ring *r, uint64_t tail, int probe) {
+    uint64_t min = tail;
     int k;
     for (k = 0; k < IPC__MP_REG_MAX; k++) {
         ipc__mp_ent *e = ipc__mp_reg(r, k);
@@ -3191,6 +3213,10 @@ static uint64_t ipc__bc_min(ipc_ring *r, int probe) {
         min = at;
     }
     return min;
+}
+
+static uint64_t ipc__bc_min(ipc_ring *r, int probe) {
+    return ipc__bc_min_at(r, r->ptail, probe);
 }
 
 /* Producer: may it write the slot at its tail (every live reader is past the lap before)? */
@@ -3529,11 +3555,161 @@ IPC_API ssize_t ipc_ring_recv(ipc_ring *r, void *buf, size_t cap, int64_t timeou
     return n;
 }
 
+/* ---- ipc_ring_pollfd: a thread that waits for the handle and rings an eventfd ---- */
+
+typedef struct ipc__poller {
+    pthread_t thread;
+    ipc_ring view;  /* the handle's fixed fields (mapping, kind, role, lock fd, entry) */
+    uint32_t armed; /* private futex: 0 idle, 1 watching, 2 leave */
+    uint64_t snap;  /* the handle's head (consumer) or tail (producer) when armed */
+    int efd;
+} ipc__poller;
+
+/* Would a call of the role return at once? Shared memory and the snapshot only: the
+   handle itself belongs to the caller's thread. */
+static int ipc__poll_ready(ipc__poller *p) {
+    ipc_ring *r = &p->view;
+    ipc__ring_hdr *h = IPC__HDR(r);
+    uint64_t at = __atomic_load_n(&p->snap, __ATOMIC_ACQUIRE);
+    if (r->role == IPC_CONSUMER) {
+        if (r->kind == IPC_RING_SPSC || r->kind == IPC_RING_BROADCAST) {
+            if (r->kind == IPC_RING_SPSC
+                    ? __atomic_load_n(ipc__ring_word(r, at), __ATOMIC_ACQUIRE) != 0
+                    : ipc__mp_seq(r, at) == at + 1 || (r->phead = at, ipc__bc_has_data(r, 0)))
+                return 1;
+            return __atomic_load_n(&h->prod.state, __ATOMIC_ACQUIRE) == IPC__ROLE_CLOSED;
+        }
+        return ipc__mp_has_data(r, 0) || (__atomic_load_n(&h->prod.state, __ATOMIC_ACQUIRE) == 0 &&
+                                          __atomic_load_n(&h->prod.claims, __ATOMIC_ACQUIRE));
+    }
+    if (r->kind == IPC_RING_SPSC)
+        return r->cap - (at - __atomic_load_n(&h->head, __ATOMIC_ACQUIRE)) >= 24 ||
+               __atomic_load_n(&h->cons.state, __ATOMIC_ACQUIRE) == IPC__ROLE_CLOSED;
+    if (r->kind == IPC_RING_BROADCAST)
+        return (r->flags & IPC_RING_OVERWRITE) || at - ipc__bc_min_at(r, at, 1) < r->nslots;
+    return ipc__mp_has_room(r, 0) || (__atomic_load_n(&h->cons.state, __ATOMIC_ACQUIRE) == 0 &&
+                                      __atomic_load_n(&h->cons.claims, __ATOMIC_ACQUIRE));
+}
+
+/* After a slice without news: is the peer dead, or a slot held by the dead, so that a
+   call would return (-EPIPE) or get past it? */
+static int ipc__poll_stuck(ipc__poller *p) {
+    ipc_ring *r = &p->view;
+    ipc__ring_hdr *h = IPC__HDR(r);
+    int peer = r->role == IPC_PRODUCER ? IPC_CONSUMER : IPC_PRODUCER;
+    uint64_t head, tail;
+    if (r->kind == IPC_RING_SPSC || r->kind == IPC_RING_BROADCAST) {
+        if (r->kind == IPC_RING_BROADCAST && peer == IPC_CONSUMER) return 0;
+        return __atomic_load_n(&ipc__ring_side_of(r, peer)->state, __ATOMIC_ACQUIRE) ==
+                   IPC__ROLE_ATTACHED &&
+               ipc__ring_lock(r->lockfd, F_OFD_GETLK, F_WRLCK, peer) == 0;
+    }
+    if (__atomic_load_n(&ipc__ring_side_of(r, peer)->claims, __ATOMIC_ACQUIRE) &&
+        !ipc__mp_live(r, peer, IPC__MP_IDLE))
+        return 1;
+    head = __atomic_load_n(&h->head, __ATOMIC_ACQUIRE);
+    tail = __atomic_load_n(&h->tail, __ATOMIC_ACQUIRE);
+    return r->role == IPC_CONSUMER ? ipc__mp_seq(r, head) == head && tail - head - 1 < r->nslots
+                                   : (ipc__mp_seq(r, tail) & ~IPC__MP_FLAGS) != tail &&
+                                         head - (tail - r->nslots) - 1 < r->nslots;
+}
+
+static void *ipc__poll_thread(void *arg) {
+    ipc__poller *p = (ipc__poller *)arg;
+    ipc__ring_side *side = ipc__ring_side_of(&p->view, p->view.role);
+    sigset_t all;
+    sigfillset(&all); /* signals are for the application's threads */
+    pthread_sigmask(SIG_BLOCK, &all, NULL);
+    for (;;) {
+        uint32_t a = __atomic_load_n(&p->armed, __ATOMIC_ACQUIRE);
+        int phase;
+        if (a == 2) break;
+        if (a == 0) {
+            syscall(SYS_futex, &p->armed, IPC__FUTEX_WAIT_PRIVATE, 0u, NULL, NULL, 0);
+            continue;
+        }
+        /* the sleeper's half of the ring's wake-up protocol, as in ipc__ring_wait */
+        for (phase = 0; !ipc__poll_ready(p); phase++) {
+            uint32_t seq = __atomic_load_n(&side->futex, __ATOMIC_ACQUIRE);
+            int64_t slice = phase == 0 ? IPC__RING_FIRST_SLICE : IPC__RING_SLICE, until;
+            __atomic_fetch_add(&side->waiting, 1u, __ATOMIC_RELEASE);
+            if (phase == 0)
+                __atomic_thread_fence(__ATOMIC_SEQ_CST);
+            else if (ipc__ring_heavy_barrier())
+                slice = 1000000;
+            if (ipc__poll_ready(p) || __atomic_load_n(&p->armed, __ATOMIC_ACQUIRE) != 1) break;
+            until = ipc_time_now() + slice;
+            ipc_futex_wait_until(&side->futex, seq, until);
+            if (__atomic_load_n(&p->armed, __ATOMIC_ACQUIRE) != 1) break;
+            if (phase > 0 && ipc_time_now() >= until && ipc__poll_stuck(p)) break;
+        }
+        a = 1;
+        if (__atomic_compare_exchange_n(&p->armed, &a, 0u, 0, __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE)) {
+            uint64_t one = 1;
+            while (write(p->efd, &one, sizeof one) < 0 && errno == EINTR) {
+            }
+        }
+    }
+    return NULL;
+}
+
+/* A call of the handle found nothing: take the doorbell's ring back, watch again. */
+static void ipc__poll_arm(ipc_ring *r) {
+    ipc__poller *p = (ipc__poller *)r->poller;
+    uint64_t junk;
+    while (read(p->efd, &junk, sizeof junk) < 0 && errno == EINTR) {
+    }
+    __atomic_store_n(&p->snap, r->role == IPC_CONSUMER ? r->phead : r->ptail, __ATOMIC_RELEASE);
+    if (__atomic_exchange_n(&p->armed, 1u, __ATOMIC_ACQ_REL) == 0)
+        syscall(SYS_futex, &p->armed, IPC__FUTEX_WAKE_PRIVATE, 1, NULL, NULL, 0);
+}
+
+IPC_API int ipc_ring_pollfd(ipc_ring *r) {
+    ipc__poller *p;
+    int rc = ipc__ring_usable(r, r ? r->role : 0);
+    if (rc) return rc;
+    if (r->role != IPC_PRODUCER && r->role != IPC_CONSUMER) return -EINVAL;
+    if (r->poller) return ((ipc__poller *)r->poller)->efd;
+    if (!(p = (ipc__poller *)calloc(1, sizeof *p))) return -ENOMEM;
+    p->view = *r;
+    p->view.poller = NULL;
+    /* Readable at first: the application's first call tells whether there is anything,
+       and its -EAGAIN arms the thread. */
+    if ((p->efd = eventfd(1, EFD_CLOEXEC | EFD_NONBLOCK)) < 0) {
+        rc = ipc__neg_errno();
+        free(p);
+        return rc;
+    }
+    if ((rc = pthread_create(&p->thread, NULL, ipc__poll_thread, p)) != 0) {
+        close(p->efd);
+        free(p);
+        return -rc;
+    }
+    r->poller = p;
+    return p->efd;
+}
+
+/* Stop the thread (not in a forked child: it has none) and close the doorbell. */
+static void ipc__poll_stop(ipc_ring *r, int forked) {
+    ipc__poller *p = (ipc__poller *)r->poller;
+    if (!p) return;
+    if (!forked) {
+        __atomic_store_n(&p->armed, 2u, __ATOMIC_RELEASE);
+        syscall(SYS_futex, &p->armed, IPC__FUTEX_WAKE_PRIVATE, 1, NULL, NULL, 0);
+        ipc__ring_wake_all(ipc__ring_side_of(r, r->role)); /* if it sleeps on the ring */
+        pthread_join(p->thread, NULL);
+    }
+    close(p->efd);
+    free(p);
+    r->poller = NULL;
+}
+
 IPC_API int ipc_ring_close(ipc_ring *r) {
     ipc__ring_hdr *h;
     if (!r) return -EINVAL;
     if (!r->base) return -EBADF;
     h = IPC__HDR(r);
+    ipc__poll_stop(r, r->gen != __atomic_load_n(&ipc__fork_gen, __ATOMIC_RELAXED));
     /* A forked copy holds no role: its lock fd was closed at fork; just unmap. */
     if (r->gen == __atomic_load_n(&ipc__fork_gen, __ATOMIC_RELAXED) &&
         r->kind == IPC_RING_BROADCAST) {
@@ -3560,11 +3736,11 @@ IPC_API int ipc_ring_close(ipc_ring *r) {
     } else if (r->gen == __atomic_load_n(&ipc__fork_gen, __ATOMIC_RELAXED)) {
         if (r->role & IPC_PRODUCER) {
             __atomic_store_n(&h->prod.state, IPC__ROLE_CLOSED, __ATOMIC_RELEASE);
-            ipc__ring_wake(r, &h->cons);
+            ipc__ring_wake_all(&h->cons);
         }
         if (r->role & IPC_CONSUMER) {
             __atomic_store_n(&h->cons.state, IPC__ROLE_CLOSED, __ATOMIC_RELEASE);
-            ipc__ring_wake(r, &h->prod);
+            ipc__ring_wake_all(&h->prod);
         }
     } else {
         r->lockfd = -1; /* closed in the child at fork; the number may be reused */
