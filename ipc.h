@@ -3253,7 +3253,8 @@ static int ipc__bc_begin(ipc_ring *r, size_t len, int64_t timeout_ns) {
         }
     }
     /* a seqlock: marked before the message is touched, so a reader of the lap before sees */
-    r->bprev = ipc__mp_seq(r, r->ptail);
+    /* what a cancel puts back: the lap before published (or, on lap 0, never written) */
+    r->bprev = r->ptail >= r->nslots ? r->ptail - r->nslots + 1 : r->ptail;
     __atomic_store_n((uint64_t *)(void *)ipc__mp_slot(r, r->ptail),
                      ipc__mp_stored(r, r->ptail, r->ptail | IPC__MP_BUSY), __ATOMIC_RELAXED);
     __atomic_thread_fence(__ATOMIC_RELEASE);
