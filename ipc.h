@@ -328,8 +328,8 @@ enum {
 };
 
 /* Slot kinds: messages of up to n bytes (16 <= n < 1 GiB). A slot is n + 16 bytes rounded
-   up to a power of two, so ipc_ring_max_msg may say more than n. Default: 256-byte slots
-   (messages up to 240 bytes). */
+   up to a power of two, so ipc_ring_max_msg may say more than n; the capacity grows to two
+   slots if it is smaller. Default: 256-byte slots (messages up to 240 bytes). */
 #define IPC_RING_MSG(n) ((unsigned)IPC__RING_LOG2((uint64_t)(n) + 16) << 24)
 #define IPC__RING_LOG2(x)                                                                          \
     ((x) <= 32           ? 5                                                                       \
@@ -392,6 +392,7 @@ typedef struct ipc_ring {
     uint64_t bmin;          /* broadcast producer: slowest live reader at the last scan */
     uint64_t bprev;         /* broadcast producer: the reserved slot's sequence before */
     void *poller;           /* ipc_ring_pollfd's thread and eventfd, or NULL */
+    int64_t unstick_at;     /* slot kinds: when to look for slots held by the dead next */
 } ipc_ring;
 
 /* Create a ring and claim role (IPC_PRODUCER, IPC_CONSUMER, or both) in it. name "/x" or
@@ -3019,8 +3020,17 @@ static int ipc__ring_wait(ipc_ring *r, int me, ipc__ring_cond cond, uint64_t nee
     }
     if (!r->spin_ns && r->spin_cur > 1000) r->spin_cur /= 2;
     for (phase = 0;; phase++) {
-        uint32_t seq = __atomic_load_n(&side->futex, __ATOMIC_ACQUIRE);
+        uint32_t seq;
         int64_t until, slice = IPC__RING_SLICE;
+        /* Slot kinds look for slots held by the dead when they start to sleep, then every
+           20 ms of waiting, however short each call's deadline and whoever wakes them:
+           neither may keep a hole from being passed. */
+        if ((r->kind == IPC_RING_MPMC || r->kind == IPC_RING_MPSC) &&
+            (now = ipc_time_now()) >= r->unstick_at) {
+            r->unstick_at = now + 20000000;
+            if (ipc__mp_unstick(r) && (c = cond(r, need)) != 0) return c < 0 ? c : 0;
+        }
+        seq = __atomic_load_n(&side->futex, __ATOMIC_ACQUIRE);
         ipc__ring_announce(r, side, 1);
         if (phase == 0) { /* short first sleep: a fence is enough (see the protocol) */
             __atomic_thread_fence(__ATOMIC_SEQ_CST);
@@ -3044,11 +3054,7 @@ static int ipc__ring_wait(ipc_ring *r, int me, ipc__ring_cond cond, uint64_t nee
         ipc_futex_wait_until(&side->futex, seq, until);
         ipc__ring_announce(r, side, 0);
         if ((c = cond(r, need)) != 0) return c < 0 ? c : 0;
-        if (phase > 0 && ipc_time_now() >= until) { /* a full slice without news */
-            r->peer_check = 0;
-            if (r->kind != IPC_RING_SPSC && ipc__mp_unstick(r) && (c = cond(r, need)) != 0)
-                return c < 0 ? c : 0;
-        }
+        if (phase > 0 && ipc_time_now() >= until) r->peer_check = 0; /* a full slice */
     }
 }
 
@@ -3161,7 +3167,10 @@ static ssize_t ipc__mp_take(ipc_ring *r, size_t cap, int64_t timeout_ns, uint64_
                 if (ipc__mp_seq(r, pos) != seq) continue;
                 if (len > max || chk != (len ^ (uint32_t)pos ^ IPC__MP_CHECK))
                     return ipc__ring_poison(r, -EBADMSG);
-                if (len > cap) return -EMSGSIZE;
+                if (len > cap) { /* a claim lost before may still name a slot: drop it */
+                    __atomic_store_n(&e->cpos, IPC__MP_IDLE, __ATOMIC_RELEASE);
+                    return -EMSGSIZE;
+                }
             }
             __atomic_store_n(&e->cpos, pos, __ATOMIC_RELAXED);
             if (r->kind == IPC_RING_MPSC)
@@ -3492,7 +3501,7 @@ IPC__INLINE void ipc__ring_consume(ipc_ring *r) {
 }
 
 IPC_API ssize_t ipc_ring_peek(ipc_ring *r, const void **msg, int64_t timeout_ns) {
-    ssize_t n;
+    ssize_t n = 0;
     int rc = ipc__ring_usable(r, IPC_CONSUMER);
     if (rc) return rc;
     if (!msg) return -EINVAL;
