@@ -390,7 +390,6 @@ typedef struct ipc_ring {
     int reg;                /* slot kinds: our registry entry */
     uint64_t bgen;          /* broadcast producer: reader joins seen at the last scan */
     uint64_t bmin;          /* broadcast producer: slowest live reader at the last scan */
-    uint64_t bprev;         /* broadcast producer: the reserved slot's sequence before */
     void *poller;           /* ipc_ring_pollfd's thread and eventfd, or NULL */
     int64_t unstick_at;     /* slot kinds: when to look for slots held by the dead next */
 } ipc_ring;
@@ -2452,6 +2451,8 @@ static int ipc__mp_claim(ipc_ring *r, int role) {
     return 0;
 }
 
+static uint64_t ipc__mp_seq(const ipc_ring *r, uint64_t pos);
+
 /* Broadcast: the producer takes SPSC's producer lock and goes on from the published tail;
    a reader takes a registry entry that names the tail as its next message, then counts
    itself in head so that the producer scans the readers again before it could lap it. */
@@ -2461,6 +2462,8 @@ static int ipc__bc_claim(ipc_ring *r, int role) {
     int rc;
     if (role == IPC_PRODUCER) {
         if ((rc = ipc__ring_lock(r->lockfd, F_OFD_SETLK, F_WRLCK, IPC_PRODUCER)) < 0) return rc;
+        /* a producer that died between publishing a slot and the tail: go on after it */
+        if (ipc__mp_seq(r, tail) == tail + 1) __atomic_store_n(&h->tail, ++tail, __ATOMIC_RELEASE);
         r->ptail = tail;
         r->bmin = tail;
         r->bgen = __atomic_load_n(&h->head, __ATOMIC_ACQUIRE) - 1; /* scan before the first */
@@ -2469,8 +2472,13 @@ static int ipc__bc_claim(ipc_ring *r, int role) {
         __atomic_store_n(&h->prod.state, IPC__ROLE_ATTACHED, __ATOMIC_RELEASE);
     } else {
         if ((rc = ipc__mp_entry(r, role, tail)) < 0) return rc;
-        r->phead = tail;
+        /* The producer may run a lap past the tail read above before it sees us: start
+           from the tail as it is once our count is in (a producer that scans meanwhile
+           reads the older, lower position, which only holds it back). */
         __atomic_fetch_add(&h->head, 1, __ATOMIC_SEQ_CST);
+        tail = __atomic_load_n(&h->tail, __ATOMIC_SEQ_CST);
+        __atomic_store_n(&ipc__mp_reg(r, r->reg)->cpos, tail, __ATOMIC_RELEASE);
+        r->phead = tail;
         __atomic_fetch_add(&h->cons.claims, 1, __ATOMIC_RELAXED);
         __atomic_fetch_add(&h->cons.state, 1, __ATOMIC_RELEASE);
     }
@@ -2582,7 +2590,7 @@ static int ipc__ring_finish(ipc_ring *r, int role, const ipc_ring_opts *o, const
     r->peer_dead = 0;
     r->spin_ns = o ? o->spin_ns : 0;
     r->spin_cur = 8000;
-    r->flags = o ? o->flags : 0;
+    r->flags = o ? o->flags : IPC__HDR(r)->flags & IPC__RING_FLAGS; /* checked at attach */
     return 0;
 }
 
@@ -3262,21 +3270,20 @@ static int ipc__bc_begin(ipc_ring *r, size_t len, int64_t timeout_ns) {
         }
     }
     /* a seqlock: marked before the message is touched, so a reader of the lap before sees */
-    /* what a cancel puts back: the lap before published (or, on lap 0, never written) */
-    r->bprev = r->ptail >= r->nslots ? r->ptail - r->nslots + 1 : r->ptail;
     __atomic_store_n((uint64_t *)(void *)ipc__mp_slot(r, r->ptail),
                      ipc__mp_stored(r, r->ptail, r->ptail | IPC__MP_BUSY), __ATOMIC_RELAXED);
     __atomic_thread_fence(__ATOMIC_RELEASE);
     return 0;
 }
 
-/* Producer: publish the message written at the tail (len 0: put the slot back as it was). */
+/* Producer: publish the message written at the tail (len 0: cancel; the slot then holds
+   no message, neither of this lap nor of the one before). */
 IPC__INLINE void ipc__bc_publish(ipc_ring *r, size_t len) {
     ipc__ring_hdr *h = IPC__HDR(r);
     uint64_t pos = r->ptail;
     uint32_t *w = (uint32_t *)(void *)(ipc__mp_slot(r, pos) + 8);
-    if (len == 0) {
-        ipc__mp_set_seq(r, pos, r->bprev);
+    if (len == 0) { /* the lap before was partly overwritten: it reads as lapped now */
+        ipc__mp_set_seq(r, pos, pos);
         return;
     }
     __atomic_store_n(&w[0], (uint32_t)len, __ATOMIC_RELAXED);
@@ -3300,12 +3307,14 @@ IPC__INLINE void ipc__bc_advance(ipc_ring *r) {
     }
 }
 
-/* Reader: lapped. Go on from the oldest message surely still there (the producer may be
-   writing the slot at its tail), count what was missed: -EOVERFLOW. */
+/* Reader: lapped. Go on from the oldest message still in the ring, count what was
+   missed: -EOVERFLOW. */
 static int ipc__bc_overflow(ipc_ring *r) {
     uint64_t tail = __atomic_load_n(&IPC__HDR(r)->tail, __ATOMIC_ACQUIRE), from;
     if (tail - r->phead > ((uint64_t)1 << 62)) return ipc__ring_poison(r, -EBADMSG); /* behind us */
-    from = tail - r->phead >= r->nslots ? tail - r->nslots + 1 : r->phead + 1;
+    /* The oldest message may be replaced while we read it: the slot's sequence tells, and
+       that is one more -EOVERFLOW. */
+    from = tail - r->phead > r->nslots ? tail - r->nslots : r->phead + 1;
     r->nlost += from - r->phead;
     r->phead = from;
     r->peeked = 0;
@@ -3724,7 +3733,7 @@ IPC_API int ipc_ring_close(ipc_ring *r) {
     if (r->gen == __atomic_load_n(&ipc__fork_gen, __ATOMIC_RELAXED) &&
         r->kind == IPC_RING_BROADCAST) {
         if (r->role & IPC_PRODUCER) {
-            if (r->reserved) ipc__bc_publish(r, 0); /* the slot as it was */
+            if (r->reserved) ipc__bc_publish(r, 0); /* cancelled */
             __atomic_store_n(&h->prod.state, IPC__ROLE_CLOSED, __ATOMIC_RELEASE);
             ipc__ring_wake_all(&h->cons);
         } else {
