@@ -2452,6 +2452,7 @@ static int ipc__mp_claim(ipc_ring *r, int role) {
 }
 
 static uint64_t ipc__mp_seq(const ipc_ring *r, uint64_t pos);
+static int ipc__ring_heavy_barrier(void);
 
 /* Broadcast: the producer takes SPSC's producer lock and goes on from the published tail;
    a reader takes a registry entry that names the tail as its next message, then counts
@@ -2471,13 +2472,20 @@ static int ipc__bc_claim(ipc_ring *r, int role) {
         __atomic_store_n(&h->prod.waiting, 0, __ATOMIC_RELAXED);
         __atomic_store_n(&h->prod.state, IPC__ROLE_ATTACHED, __ATOMIC_RELEASE);
     } else {
+        uint64_t k, now;
         if ((rc = ipc__mp_entry(r, role, tail)) < 0) return rc;
-        /* The producer may run a lap past the tail read above before it sees us: start
-           from the tail as it is once our count is in (a producer that scans meanwhile
-           reads the older, lower position, which only holds it back). */
-        __atomic_fetch_add(&h->head, 1, __ATOMIC_SEQ_CST);
-        tail = __atomic_load_n(&h->tail, __ATOMIC_SEQ_CST);
-        __atomic_store_n(&ipc__mp_reg(r, r->reg)->cpos, tail, __ATOMIC_RELEASE);
+        /* The producer may run a lap past the tail read above before it sees us. Count
+           ourselves in, make the producer's CPU see it (what it begins after sees us),
+           and look again; if it lapped us meanwhile, join from where it is. Bounded:
+           shared memory is not trusted. */
+        for (k = 0; k < 64; k++) {
+            __atomic_fetch_add(&h->head, 1, __ATOMIC_SEQ_CST);
+            ipc__ring_heavy_barrier();
+            now = __atomic_load_n(&h->tail, __ATOMIC_ACQUIRE);
+            if (now - tail < r->nslots) break;
+            tail = now;
+            __atomic_store_n(&ipc__mp_reg(r, r->reg)->cpos, tail, __ATOMIC_RELEASE);
+        }
         r->phead = tail;
         __atomic_fetch_add(&h->cons.claims, 1, __ATOMIC_RELAXED);
         __atomic_fetch_add(&h->cons.state, 1, __ATOMIC_RELEASE);
@@ -5029,9 +5037,14 @@ IPC_API ssize_t ipc_sock_send(int fd, const void *buf, size_t len, int64_t timeo
     if (len == 0 && fd >= 0 && ipc__sock_type(fd) == IPC_SOCK_DGRAM) {
         int64_t dl = ipc_deadline_make(timeout_ns);
         struct msghdr m;
+        struct iovec v;
         if (done) *done = 0;
         if (dl < IPC_FOREVER) return -EINVAL;
         memset(&m, 0, sizeof m);
+        v.iov_base = &m; /* one empty piece rather than none: some emulators send nothing */
+        v.iov_len = 0;
+        m.msg_iov = &v;
+        m.msg_iovlen = 1;
         return ipc__sock_msg(fd, &m, 0, 1, dl);
     }
     return ipc__io_call(fd, (void *)(uintptr_t)buf, len, 1, 1, timeout_ns, done);
