@@ -1,10 +1,12 @@
-/* ipc.h - inter-process communication for Linux in one header                      v0.1.0
+/* ipc.h - inter-process communication for Linux in one header                      v0.2.0
 
    Two processes on one Linux machine need to talk. ipc.h gives them lock-free
-   shared-memory ring buffers, shared memory, futexes and careful fd I/O today, and grows
-   into thin wrappers for every classic IPC facility. Every kernel object stays visible
-   (an fd, a key), and the tedious parts are done for you: close-on-exec, EINTR,
-   partial transfers, deadlines, SIGPIPE, safe permissions, clear errors.
+   shared-memory ring buffers (one or many producers and consumers, broadcast, pollable),
+   and thin wrappers for every classic IPC facility: pipes, FIFOs, message queues, shared
+   memory, sockets, signals, eventfd, semaphores, file locks, process-shared mutexes and
+   pseudoterminals. Every kernel object stays visible (an fd, a key), and the tedious parts
+   are done for you: close-on-exec, EINTR, partial transfers, deadlines, SIGPIPE, safe
+   permissions, clear errors.
 
    USAGE
        #define IPC_IMPLEMENTATION      // in exactly one .c or .cpp file
@@ -57,6 +59,9 @@
       17. Pseudoterminals                    >>pty
 
    VERSION
+       0.2.0  pipes, FIFOs, child processes, framing, POSIX and System V message queues,
+              sockets, signals, eventfd and pidfds, semaphores, file locks, robust
+              mutexes and conditions, ptys; MPMC, MPSC and broadcast rings, ring pollfds
        0.1.0  errors, deadlines, fd I/O, shared memory (POSIX, memfd, System V,
               files), futexes, lock-free SPSC ring buffers
 
@@ -69,7 +74,7 @@
 /* ==== 1. Basics: version, API, errors ==== */
 
 #define IPC_VERSION_MAJOR 0
-#define IPC_VERSION_MINOR 1
+#define IPC_VERSION_MINOR 2
 #define IPC_VERSION_PATCH 0
 #define IPC_VERSION       (IPC_VERSION_MAJOR * 10000 + IPC_VERSION_MINOR * 100 + IPC_VERSION_PATCH)
 
