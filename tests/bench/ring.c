@@ -104,7 +104,7 @@ static double throughput(int kind, size_t size, long n, uint64_t *syscalls, uint
         pin(1);
         if (kind == T_RING) {
             ipc_ring c;
-            ipc_ring_stats s = {0, 0};
+            ipc_ring_stats s = {0, 0, 0};
             int r = ipc_ring_attach_fd(&c, ipc_ring_fd(&ring), IPC_CONSUMER);
             long f0;
             if (r) die("ring attach", r);
@@ -185,7 +185,7 @@ static double throughput(int kind, size_t size, long n, uint64_t *syscalls, uint
     waitpid(pid, &st, 0);
     if (!WIFEXITED(st) || WEXITSTATUS(st) != 0) die("consumer", -EPIPE);
     if (kind == T_RING) {
-        ipc_ring_stats s = {0, 0};
+        ipc_ring_stats s = {0, 0, 0};
         ipc_ring_get_stats(&ring, &s);
         sh->syscalls += s.sleeps + s.wakes;
         ipc_ring_close(&ring);
