@@ -10,12 +10,14 @@ EXAMPLES := $(patsubst examples/%.c,$(B)/examples/%,$(wildcard examples/*.c))
 BENCHES  := $(patsubst tests/bench/%.c,$(B)/bench/%,$(wildcard tests/bench/*.c))
 VERSION  := $(shell sed -n 's/^\#define IPC_VERSION_\(MAJOR\|MINOR\|PATCH\) *\([0-9]*\)/\2/p' ipc.h | paste -sd.)
 
-.PHONY: FORCE all test demo bench format format-check install uninstall clean help
+.PHONY: FORCE all benches test demo bench format format-check install uninstall clean help
 
 all: $(EXAMPLES)
 
+benches: $(BENCHES)
+
 help:
-	@echo "make            build the examples into $(B)/examples"
+	@echo "make            build the examples into $(B)/examples (make benches: the benchmarks)"
 	@echo "make test       format check, compile matrix, suite under gcc/clang/ASan/musl/-m32"
 	@echo "make test T=shm_   only the tests whose names match (glob or substring)"
 	@echo "make demo       build and run every example, a guided tour"

@@ -68,6 +68,11 @@ if have clang++; then
     compile "clang++ -std=c++20" "$B/cxx-clangxx" clang++ -std=c++20 $CXXWARN $C/cxx.cpp
 else skip "clang++ not installed"; fi
 
+echo "== examples and benchmarks"
+check "examples build" make -s all
+check "benchmarks build" make -s benches
+check "every example runs (make demo)" make -s demo
+
 # suite LABEL COMPILER FLAGS...: build the suite and run it (under $RUN, if set).
 RUN=
 suite() {
