@@ -1010,11 +1010,12 @@ IPC_API int ipc_proc_exited(ipc_proc *p, int64_t timeout_ns);
 
 /* ==== 14. Semaphores ==== */
 
-/* POSIX semaphores: named (/dev/shm/sem.NAME, any process can open it) or unnamed in
-   shared memory you provide (ipc_shm, a ring's neighbour...): IPC_SEM_SIZE bytes,
-   8-aligned. Waits take the monotonic deadline (sem_clockwait on glibc 2.30+; elsewhere
-   sem_trywait with a backoff of 50 us to 2 ms, as no timed wait on CLOCK_MONOTONIC
-   exists there). */
+/* POSIX semaphores: named (/dev/shm/sem.NAME on glibc, /dev/shm/NAME on musl) or unnamed
+   in shared memory you provide (ipc_shm, a ring's neighbour...): IPC_SEM_SIZE bytes,
+   8-aligned. Waits take the monotonic deadline: sem_clockwait on glibc 2.30+; elsewhere
+   sem_timedwait with a wall-clock time made from the time left, waited again if it ends
+   early (musl turns it into a relative wait at once; older glibc lets a clock step during
+   the wait move it). */
 typedef struct ipc_sem ipc_sem; /* a sem_t */
 #define IPC_SEM_SIZE 32
 
@@ -1102,8 +1103,8 @@ IPC_API int ipc_lock_pidfile(const char *path, pid_t *holder);
    Robustness: when a holder dies, the next locker gets IPC_MUTEX_RECOVERED (1): it holds
    the lock, must repair the data it protects, then call ipc_mutex_consistent. Unlocking
    without that makes the mutex unrecoverable: every later lock is -ENOTRECOVERABLE.
-   Never a hang. Timed locks use pthread_mutex_clocklock on glibc 2.30+, trylock with a
-   backoff of 50 us to 2 ms elsewhere.
+   Never a hang. Timed locks use pthread_mutex_clocklock on glibc 2.30+, elsewhere
+   pthread_mutex_timedlock as ipc_sem_wait uses sem_timedwait.
    The condition variable is ipc.h's own: a sequence word and a futex. pthread's
    process-shared condvar keeps waiter counts in shared memory that a waiter killed
    mid-wait leaves wrong (pthread_cond_destroy then hangs); this one keeps no state about
@@ -5717,9 +5718,12 @@ IPC_API int ipc_sem_wait(ipc_sem *sem, int64_t timeout_ns) {
             struct timespec ts;
             r = sem_clockwait(IPC__SEM(sem), CLOCK_MONOTONIC, ipc_deadline_timespec(dl, &ts));
 #else
-            int64_t step = 50000; /* no monotonic timed wait here: try, sleep, try */
-            while ((r = sem_trywait(IPC__SEM(sem))) != 0 && errno == EAGAIN)
-                if ((r = ipc__backoff(&step, 2000000, dl)) < 0) return r;
+            /* No wait on CLOCK_MONOTONIC here: a wall-clock time from the time left. musl
+               makes it a relative wait as it starts, so a clock step cannot move it; one
+               that ends early (a step during the conversion) is waited again. */
+            struct timespec ts;
+            r = sem_timedwait(IPC__SEM(sem), ipc_deadline_realtime(dl, &ts));
+            if (r != 0 && errno == ETIMEDOUT && ipc_deadline_left(dl) > 0) continue;
 #endif
         }
         if (r == 0) return 0;
@@ -5976,13 +5980,10 @@ IPC_API int ipc_mutex_lock(ipc_mutex *m, int64_t timeout_ns) {
         return ipc__mutex_result(r, dl);
     }
 #else
-    {
-        int64_t step = 50000;
-        while ((r = ipc__mutex_try(IPC__MX(m))) == EBUSY) {
-            int e = ipc__backoff(&step, 2000000, dl);
-            if (e < 0) return e;
-        }
-        return ipc__mutex_result(r, dl);
+    for (;;) { /* as ipc_sem_wait: a wall-clock time from the time left, again if early */
+        struct timespec ts;
+        r = pthread_mutex_timedlock(IPC__MX(m), ipc_deadline_realtime(dl, &ts));
+        if (r != ETIMEDOUT || ipc_deadline_left(dl) == 0) return ipc__mutex_result(r, dl);
     }
 #endif
 }
