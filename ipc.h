@@ -2981,10 +2981,13 @@ static void ipc__poll_arm(ipc_ring *r);
    sleeper, only reset by the waker (ipc__ring_wake): a sleeper could not tell whether the
    waker already took its part, and there may be several (the slot kinds, or a thread
    sleeping for ipc_ring_pollfd beside the handle's own call). A stale count costs one
-   needless wake-up. */
+   needless wake-up. An SPSC side without a pollfd has one sleeper at most, which takes
+   its announcement back when it leaves. */
 static void ipc__ring_announce(ipc_ring *r, ipc__ring_side *side, int on) {
-    (void)r;
-    if (on) __atomic_fetch_add(&side->waiting, 1u, __ATOMIC_RELEASE);
+    if (on)
+        __atomic_fetch_add(&side->waiting, 1u, __ATOMIC_RELEASE);
+    else if (r->kind == IPC_RING_SPSC && !r->poller) /* the only sleeper of its side */
+        __atomic_store_n(&side->waiting, 0u, __ATOMIC_RELAXED);
 }
 
 /* The peer role is gone for good: -EPIPE. Slot kinds pass the holes of the dead first,
