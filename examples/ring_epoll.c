@@ -1,4 +1,4 @@
-/* ring_epoll.c - several rings and a socket in one epoll loop.
+/* examples/ring_epoll.c - several rings and a socket in one epoll loop.
 
    A server that waits for many things at once usually sits in epoll_wait. A ring has no
    fd of its own to wait on, so ipc_ring_pollfd hands out one: an eventfd that becomes
