@@ -305,7 +305,8 @@ IPC_API int ipc_futex_wake(uint32_t *addr, int count);
    Broadcast (IPC_RING_BROADCAST, slots as above): one producer, up to 128 readers
    (IPC_CONSUMER handles; a handle is one or the other). Each reader receives, in order,
    every message committed after it attached. Lossless by default: the producer waits for
-   the slowest live reader; a reader that dies is dropped at once (its lock is free), and
+   the slowest live reader; a reader that dies is dropped (its lock is free: at once, or
+   within 0.1 s for a producer asleep), and
    with no reader attached nothing waits (the messages go to nobody). IPC_RING_OVERWRITE:
    the producer never waits; a reader that was lapped gets -EOVERFLOW once
    (ipc_ring_stats.lost counts what it missed) and goes on from the oldest message still in
@@ -2446,13 +2447,14 @@ static int ipc__mp_claim(ipc_ring *r, int role) {
         return rc;
     }
     r->role = role;
+    /* attached before claimed: whoever sees the claim sees the attachment (and entry) */
     if (role & IPC_PRODUCER) {
-        __atomic_fetch_add(&h->prod.claims, 1, __ATOMIC_RELAXED);
         __atomic_fetch_add(&h->prod.state, 1, __ATOMIC_RELEASE);
+        __atomic_fetch_add(&h->prod.claims, 1, __ATOMIC_RELEASE);
     }
     if (role & IPC_CONSUMER) {
-        __atomic_fetch_add(&h->cons.claims, 1, __ATOMIC_RELAXED);
         __atomic_fetch_add(&h->cons.state, 1, __ATOMIC_RELEASE);
+        __atomic_fetch_add(&h->cons.claims, 1, __ATOMIC_RELEASE);
     }
     return 0;
 }
@@ -2486,15 +2488,20 @@ static int ipc__bc_claim(ipc_ring *r, int role) {
            shared memory is not trusted. */
         for (k = 0; k < 64; k++) {
             __atomic_fetch_add(&h->head, 1, __ATOMIC_SEQ_CST);
-            ipc__ring_heavy_barrier();
+            if (ipc__ring_heavy_barrier()) { /* no membarrier: give its stores time instead */
+                struct timespec ms;
+                ms.tv_sec = 0;
+                ms.tv_nsec = 1000000;
+                nanosleep(&ms, NULL);
+            }
             now = __atomic_load_n(&h->tail, __ATOMIC_ACQUIRE);
             if (now - tail < r->nslots) break;
             tail = now;
             __atomic_store_n(&ipc__mp_reg(r, r->reg)->cpos, tail, __ATOMIC_RELEASE);
         }
         r->phead = tail;
-        __atomic_fetch_add(&h->cons.claims, 1, __ATOMIC_RELAXED);
         __atomic_fetch_add(&h->cons.state, 1, __ATOMIC_RELEASE);
+        __atomic_fetch_add(&h->cons.claims, 1, __ATOMIC_RELEASE);
     }
     r->role = role;
     return 0;
@@ -2919,8 +2926,10 @@ static int ipc__mp_unstick(ipc_ring *r) {
     tail = __atomic_load_n(&h->tail, __ATOMIC_ACQUIRE);
     if (ipc__mp_seq(r, head) == head && tail - head - 1 < n &&
         !ipc__mp_live(r, IPC_PRODUCER, head) &&
-        ipc__mp_cas_seq(r, head, head, (head + 1) | IPC__MP_HOLE))
+        ipc__mp_cas_seq(r, head, head, (head + 1) | IPC__MP_HOLE)) {
+        ipc__ring_wake_all(&h->cons); /* sleeping consumers: something to pass */
         done = 1;
+    }
     pos = tail - n; /* the message the tail's slot held on the lap before */
     seq = ipc__mp_seq(r, tail);
     if ((seq & ~IPC__MP_HOLE) == pos + 1 && head - pos - 1 < n &&
@@ -2975,7 +2984,7 @@ static int ipc__ring_has_room(ipc_ring *r, uint64_t need) {
 
 /* Wait until cond holds: spin for the spin budget, then sleep on our futex word, waking
    every slice to check that the peer is still there. Returns 0 or a negative error. */
-static void ipc__poll_arm(ipc_ring *r);
+static void ipc__poll_arm(ipc_ring *r, uint64_t need);
 
 /* Announce a sleeper (on = 1): waiting counts them. A count is never taken back by its
    sleeper, only reset by the waker (ipc__ring_wake): a sleeper could not tell whether the
@@ -3021,7 +3030,7 @@ static int ipc__ring_wait(ipc_ring *r, int me, ipc__ring_cond cond, uint64_t nee
         if (r->kind != IPC_RING_SPSC && r->kind != IPC_RING_BROADCAST && ipc__mp_unstick(r) &&
             (c = cond(r, need)) != 0)
             return c < 0 ? c : 0;
-        if (r->poller) ipc__poll_arm(r);
+        if (r->poller) ipc__poll_arm(r, need);
         return -EAGAIN;
     }
     now = ipc_time_now();
@@ -3126,9 +3135,9 @@ static int ipc__mp_claim_slot(ipc_ring *r, size_t len, int64_t timeout_ns, uint6
             }
             continue;
         }
-        /* Published past us: the tail moved on (it moves before a slot is published, so
-           it must have). A tail that did not is corrupt. */
-        if (dif > 0 && !(seq & IPC__MP_HOLE)) {
+        /* Published (or made a hole) past us: the tail moved on (it moves before a slot
+           is published, so it must have). A tail that did not is corrupt. */
+        if ((seq & IPC__MP_HOLE) ? (int64_t)((seq & ~IPC__MP_FLAGS) - pos) > 0 : dif > 0) {
             if (__atomic_load_n(&h->tail, __ATOMIC_ACQUIRE) == pos)
                 return ipc__ring_poison(r, -EBADMSG);
             continue;
@@ -3598,6 +3607,7 @@ typedef struct ipc__poller {
     ipc_ring view;  /* the handle's fixed fields (mapping, kind, role, lock fd, entry) */
     uint32_t armed; /* private futex: 0 idle, 1 watching, 2 leave */
     uint64_t snap;  /* the handle's head (consumer) or tail (producer) when armed */
+    uint64_t need;  /* SPSC producer: bytes the call that armed it needed */
     int efd;
 } ipc__poller;
 
@@ -3619,7 +3629,8 @@ static int ipc__poll_ready(ipc__poller *p) {
                                           __atomic_load_n(&h->prod.claims, __ATOMIC_ACQUIRE));
     }
     if (r->kind == IPC_RING_SPSC)
-        return r->cap - (at - __atomic_load_n(&h->head, __ATOMIC_ACQUIRE)) >= 24 ||
+        return r->cap - (at - __atomic_load_n(&h->head, __ATOMIC_ACQUIRE)) >=
+                   __atomic_load_n(&p->need, __ATOMIC_ACQUIRE) ||
                __atomic_load_n(&h->cons.state, __ATOMIC_ACQUIRE) == IPC__ROLE_CLOSED;
     if (r->kind == IPC_RING_BROADCAST)
         return (r->flags & IPC_RING_OVERWRITE) || at - ipc__bc_min_at(r, at, 1) < r->nslots;
@@ -3645,18 +3656,18 @@ static int ipc__poll_stuck(ipc__poller *p) {
         return 1;
     head = __atomic_load_n(&h->head, __ATOMIC_ACQUIRE);
     tail = __atomic_load_n(&h->tail, __ATOMIC_ACQUIRE);
-    return r->role == IPC_CONSUMER ? ipc__mp_seq(r, head) == head && tail - head - 1 < r->nslots
+    /* a slot held up by someone no longer alive: the call will pass it */
+    return r->role == IPC_CONSUMER ? ipc__mp_seq(r, head) == head && tail - head - 1 < r->nslots &&
+                                         !ipc__mp_live(r, IPC_PRODUCER, head)
                                    : (ipc__mp_seq(r, tail) & ~IPC__MP_FLAGS) != tail &&
-                                         head - (tail - r->nslots) - 1 < r->nslots;
+                                         head - (tail - r->nslots) - 1 < r->nslots &&
+                                         !ipc__mp_live(r, IPC_CONSUMER, tail - r->nslots);
 }
 
 static void *ipc__poll_thread(void *arg) {
     ipc__poller *p = (ipc__poller *)arg;
     ipc__ring_side *side = ipc__ring_side_of(&p->view, p->view.role);
-    sigset_t all;
-    sigfillset(&all); /* signals are for the application's threads */
-    pthread_sigmask(SIG_BLOCK, &all, NULL);
-    for (;;) {
+    for (;;) { /* every signal is blocked here: they are for the application's threads */
         uint32_t a = __atomic_load_n(&p->armed, __ATOMIC_ACQUIRE);
         int phase;
         if (a == 2) break;
@@ -3690,11 +3701,12 @@ static void *ipc__poll_thread(void *arg) {
 }
 
 /* A call of the handle found nothing: take the doorbell's ring back, watch again. */
-static void ipc__poll_arm(ipc_ring *r) {
+static void ipc__poll_arm(ipc_ring *r, uint64_t need) {
     ipc__poller *p = (ipc__poller *)r->poller;
     uint64_t junk;
     while (read(p->efd, &junk, sizeof junk) < 0 && errno == EINTR) {
     }
+    __atomic_store_n(&p->need, need < 24 ? 24 : need, __ATOMIC_RELEASE);
     __atomic_store_n(&p->snap, r->role == IPC_CONSUMER ? r->phead : r->ptail, __ATOMIC_RELEASE);
     if (__atomic_exchange_n(&p->armed, 1u, __ATOMIC_ACQ_REL) == 0)
         syscall(SYS_futex, &p->armed, IPC__FUTEX_WAKE_PRIVATE, 1, NULL, NULL, 0);
@@ -3716,7 +3728,14 @@ IPC_API int ipc_ring_pollfd(ipc_ring *r) {
         free(p);
         return rc;
     }
-    if ((rc = pthread_create(&p->thread, NULL, ipc__poll_thread, p)) != 0) {
+    {
+        sigset_t all, old; /* the thread starts with every signal blocked */
+        sigfillset(&all);
+        pthread_sigmask(SIG_SETMASK, &all, &old);
+        rc = pthread_create(&p->thread, NULL, ipc__poll_thread, p);
+        pthread_sigmask(SIG_SETMASK, &old, NULL);
+    }
+    if (rc != 0) {
         close(p->efd);
         free(p);
         return -rc;
