@@ -2250,6 +2250,25 @@ TEST_T(ringmp_scribbler_mpsc_anonymous, 15000) {
 
 /* Attaching to an object whose header says something impossible is -EBADMSG, leaks
    nothing, and the same object attaches again once the header is put back. */
+/* The tail's slot says "a hole of this lap" but the tail never moved: corrupt memory,
+   which a producer must report, not spin on (even with timeout 0). */
+TEST(ringmp_hole_at_unmoved_tail_is_ebadmsg) {
+    ipc_ring p;
+    ipc_ring_opts o;
+    uint64_t stored = ((uint64_t)1 << 63) | 1; /* slot 0: sequence 1 with the hole bit */
+    int64_t t0;
+    memset(&o, 0, sizeof o);
+    o.capacity = 4096;
+    o.flags = IPC_RING_MPMC | IPC_RING_MSG(200);
+    CHECK_OK(ipc_ring_create(&p, NULL, IPC_PRODUCER, &o));
+    memcpy(p.data, &stored, sizeof stored);
+    t0 = ipc_time_now();
+    CHECK_ERR(ipc_ring_send(&p, "x", 1, 0), -EBADMSG);
+    CHECK(ipc_time_now() - t0 < 500 * MS);
+    CHECK_ERR(ipc_ring_send(&p, "x", 1, 0), -EBADMSG); /* poisoned */
+    CHECK_OK(ipc_ring_close(&p));
+}
+
 TEST(ringmp_attach_corrupted_header) {
     static const struct {
         size_t off, width;
