@@ -3669,13 +3669,17 @@ static void *ipc__poll_thread(void *arg) {
     ipc__ring_side *side = ipc__ring_side_of(&p->view, p->view.role);
     for (;;) { /* every signal is blocked here: they are for the application's threads */
         uint32_t a = __atomic_load_n(&p->armed, __ATOMIC_ACQUIRE);
-        int phase;
+        int64_t check_at, now;
+        int phase, mp = p->view.kind == IPC_RING_MPMC || p->view.kind == IPC_RING_MPSC;
         if (a == 2) break;
         if (a == 0) {
             syscall(SYS_futex, &p->armed, IPC__FUTEX_WAIT_PRIVATE, 0u, NULL, NULL, 0);
             continue;
         }
-        /* the sleeper's half of the ring's wake-up protocol, as in ipc__ring_wait */
+        /* the sleeper's half of the ring's wake-up protocol, as in ipc__ring_wait; and as
+           there, look for the dead every 20 ms of waiting, however often we are woken (a
+           hole's producer-peers keep waking us while it holds the head) */
+        check_at = ipc_time_now() + IPC__RING_FIRST_SLICE;
         for (phase = 0; !ipc__poll_ready(p); phase++) {
             uint32_t seq = __atomic_load_n(&side->futex, __ATOMIC_ACQUIRE);
             int64_t slice = phase == 0 ? IPC__RING_FIRST_SLICE : IPC__RING_SLICE, until;
@@ -3688,7 +3692,11 @@ static void *ipc__poll_thread(void *arg) {
             until = ipc_time_now() + slice;
             ipc_futex_wait_until(&side->futex, seq, until);
             if (__atomic_load_n(&p->armed, __ATOMIC_ACQUIRE) != 1) break;
-            if (phase > 0 && ipc_time_now() >= until && ipc__poll_stuck(p)) break;
+            now = ipc_time_now();
+            if ((phase > 0 && now >= until) || (mp && now >= check_at)) {
+                if (ipc__poll_stuck(p)) break;
+                check_at = now + 20000000;
+            }
         }
         a = 1;
         if (__atomic_compare_exchange_n(&p->armed, &a, 0u, 0, __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE)) {
