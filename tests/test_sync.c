@@ -1780,6 +1780,59 @@ TEST(cond_timeouts) {
     mx_unmap(s);
 }
 
+/* Child: after a while, set the flag under the mutex and signal. */
+static void late_signaller(void *arg) {
+    mx *s = (mx *)arg;
+    th_sleep_ms(30);
+    CHECK_OK(ipc_mutex_lock(s->m, IPC_FOREVER));
+    s->flag = 1;
+    CHECK_OK(ipc_cond_signal(s->c));
+    CHECK_OK(ipc_mutex_unlock(s->m));
+}
+
+/* ipc_cond_wait_until: a deadline for a predicate loop, -ETIMEDOUT once it has passed
+   (never the "try once" -EAGAIN that 0 time left would mean to ipc_cond_wait). */
+TEST(cond_wait_until_deadline) {
+    mx *s = mx_map();
+    int64_t dl, t0;
+    int r = 0;
+    pid_t pid;
+    CHECK_OK(ipc_mutex_lock(s->m, 0));
+    t0 = ipc_time_now();
+    dl = ipc_deadline_make(50 * MS);
+    while (r == 0)
+        r = ipc_cond_wait_until(s->c, s->m, dl);
+    CHECK_ERR(r, -ETIMEDOUT);
+    CHECK(ipc_time_now() - t0 >= 50 * MS && ipc_time_now() - t0 < SEC);
+    CHECK_ERR(ipc_cond_wait_until(s->c, s->m, dl), -ETIMEDOUT); /* passed: at once */
+    CHECK_ERR(ipc_cond_wait_until(s->c, s->m, 0), -EAGAIN);     /* 0 is "try once" */
+    CHECK_OK(ipc_mutex_unlock(s->m));                           /* held again each time */
+    /* the predicate loop it is made for, woken from another process */
+    s->flag = 0;
+    pid = spawn(late_signaller, s);
+    CHECK_OK(ipc_mutex_lock(s->m, IPC_FOREVER));
+    dl = ipc_deadline_make(5 * SEC);
+    r = 0;
+    while (!s->flag && r == 0)
+        r = ipc_cond_wait_until(s->c, s->m, dl);
+    CHECK_ERR(r, 0);
+    CHECK(s->flag == 1);
+    CHECK_OK(ipc_mutex_unlock(s->m));
+    join_ok(pid);
+    /* bad arguments: nothing waited, nothing unlocked */
+    CHECK_OK(ipc_mutex_lock(s->m, 0));
+    CHECK_ERR(ipc_cond_wait_until(NULL, s->m, dl), -EINVAL);
+    CHECK_ERR(ipc_cond_wait_until(s->c, NULL, dl), -EINVAL);
+    CHECK_ERR(ipc_cond_wait_until(s->c, s->m, -5), -EINVAL);
+    {
+        uint32_t zeroed[4] = {0, 0, 0, 0}; /* never initialised */
+        CHECK_ERR(ipc_cond_wait_until((ipc_cond *)(void *)zeroed, s->m, dl), -EINVAL);
+    }
+    CHECK_OK(ipc_mutex_unlock(s->m));                       /* still ours */
+    CHECK_ERR(ipc_cond_wait_until(s->c, s->m, dl), -EPERM); /* not held */
+    mx_unmap(s);
+}
+
 /* Child: wait on the cond until s->go, counted in s->waiting (killed before go). */
 static void doomed_waiter(void *arg) {
     mx *s = (mx *)arg;
