@@ -266,8 +266,8 @@ IPC_API int ipc_futex_wake(uint32_t *addr, int count);
 /* ==== 6. Ring buffers ==== */
 
 /* A lock-free single-producer, single-consumer ring of variable-length messages between
-   two processes, over one shared-memory object (named in /dev/shm, or an anonymous memfd
-   shared by fd). Messages of 1..ipc_ring_max_msg() bytes arrive whole, in order, exactly
+   two processes (other kinds further down), over one shared-memory object (named in
+   /dev/shm, or an anonymous memfd shared by fd). Messages of 1..ipc_ring_max_msg() bytes arrive whole, in order, exactly
    once. The data area is mapped twice back to back, so every message, and every
    reservation, is one contiguous span: zero-copy works for every size.
 
@@ -278,7 +278,7 @@ IPC_API int ipc_futex_wake(uint32_t *addr, int count);
    never trusted: a corrupted header, index or record poisons the handle (-EBADMSG) and
    nothing is ever read or written outside the mapping.
 
-   Roles: the producer and the consumer each belong to one process at a time (another
+   Roles (SPSC): the producer and the consumer each belong to one process at a time (another
    claimer gets -EBUSY); a role freed by close or by its holder's death can be claimed
    again. A handle is used by one thread at a time. After fork() the child's copy of a
    handle holds no role: calls on it return -EBADF, except ipc_ring_fd (to attach anew)
@@ -306,8 +306,8 @@ IPC_API int ipc_futex_wake(uint32_t *addr, int count);
    (IPC_CONSUMER handles; a handle is one or the other). Each reader receives, in order,
    every message committed after it attached. Lossless by default: the producer waits for
    the slowest live reader; a reader that dies is dropped (its lock is free: at once, or
-   within 0.1 s for a producer asleep), and
-   with no reader attached nothing waits (the messages go to nobody). IPC_RING_OVERWRITE:
+   within 0.1 s for a producer asleep); with no reader attached nothing waits (the
+   messages go to nobody). IPC_RING_OVERWRITE:
    the producer never waits; a reader that was lapped gets -EOVERFLOW once
    (ipc_ring_stats.lost counts what it missed) and goes on from the oldest message still in
    the ring. A message is never returned torn: recv checks the slot's sequence after
