@@ -50,6 +50,17 @@ void th_skip(const char *why) __attribute__((noreturn));
             th_fail(__FILE__, __LINE__, "%s: want %lld (%s), got %lld (%s)", #expr, th_e_,         \
                     ipc_strerror((int)th_e_), th_r_, ipc_strerror((int)th_r_));                    \
     } while (0)
+/* expr must give exactly err after at least min_ms and well under a second (a deadline
+   check: generous by design, never a measure of speed). */
+#define CHECK_TIMED(expr, err, min_ms)                                                             \
+    do {                                                                                           \
+        int64_t t0_ = ipc_time_now(), el_;                                                         \
+        CHECK_ERR(expr, err);                                                                      \
+        el_ = ipc_time_now() - t0_;                                                                \
+        if (el_ < (int64_t)(min_ms)*1000000 || el_ >= 1000000000)                                  \
+            th_fail(__FILE__, __LINE__, "%s took %.1f ms, want [%d ms, 1 s)", #expr,               \
+                    (double)el_ / 1e6, (int)(min_ms));                                             \
+    } while (0)
 /* expr must succeed (>= 0). */
 #define CHECK_OK(expr)                                                                             \
     do {                                                                                           \

@@ -35,17 +35,6 @@
 
 /* ---- helpers ---- */
 
-/* expr must give err after at least min_ms and well under a second. */
-#define CHECK_TIMED(expr, err, min_ms)                                                             \
-    do {                                                                                           \
-        int64_t t0_ = ipc_time_now(), el_;                                                         \
-        CHECK_ERR(expr, err);                                                                      \
-        el_ = ipc_time_now() - t0_;                                                                \
-        if (el_ < (int64_t)(min_ms)*MS || el_ >= SEC)                                              \
-            th_fail(__FILE__, __LINE__, "%s took %.1f ms, want [%d ms, 1 s)", #expr,               \
-                    (double)el_ / 1e6, (int)(min_ms));                                             \
-    } while (0)
-
 static pid_t spawn(void (*fn)(void *), void *arg) {
     pid_t pid = th_spawn(fn, arg);
     CHECK(pid > 0);
