@@ -20,6 +20,8 @@
        IPC_API              decoration of every public function (default extern)
        IPC_ASSERT(x)        internal invariant checks (default assert(x)); never applied
                             to anything a peer can write
+       IPC_TEST_KILLPOINTS  test builds only: points in the ring protocol where the crash
+                            tests make a process die (see ipc__killpoint, >>ring)
 
    CONVENTIONS
        Errors   a function returns >= 0 on success or a negated errno value (-EAGAIN,
@@ -2275,6 +2277,62 @@ static size_t ipc__ring_hdr_size(unsigned kind, size_t page) {
     return kind == IPC_RING_SPSC ? page : (need + page - 1) / page * page;
 }
 
+/* Test builds only: with IPC_TEST_KILLPOINTS defined, named points inside the ring
+   protocol (IPC__KILL below) make the process die by SIGKILL, for the crash tests. Read
+   from the environment at a process's first point (and again after fork):
+       IPC_KILL_ONE_IN=N   die at a point with probability 1/N (unset or 0: never)
+       IPC_KILL_AT=a,b     only at points whose names contain one of these
+       IPC_KILL_SEED=n     the random stream, mixed with the pid
+       IPC_KILL_LOG=fd     write "killpoint NAME\n" there first
+   Without the macro the points compile to nothing. */
+#ifdef IPC_TEST_KILLPOINTS
+static int ipc__killpoint_match(const char *name, const char *at) {
+    while (*at) {
+        size_t n = strcspn(at, ",");
+        const char *h;
+        for (h = name; n && *h; h++)
+            if (strncmp(h, at, n) == 0) return 1;
+        at += n + (at[n] == ',');
+    }
+    return 0;
+}
+
+static void ipc__killpoint(const char *name) {
+    static pid_t pid;
+    static uint64_t one_in, rng;
+    static int logfd = -1;
+    static const char *at;
+    uint64_t x;
+    if (getpid() != pid) {
+        const char *v = getenv("IPC_KILL_ONE_IN"), *seed = getenv("IPC_KILL_SEED");
+        const char *log = getenv("IPC_KILL_LOG");
+        pid = getpid();
+        one_in = v ? strtoull(v, NULL, 0) : 0;
+        at = getenv("IPC_KILL_AT");
+        logfd = log ? atoi(log) : -1;
+        rng = (uint64_t)(seed ? strtoull(seed, NULL, 0) : 1u) ^
+              ((uint64_t)(uint32_t)pid * UINT64_C(0x9e3779b97f4a7c15));
+    }
+    if (!one_in || (at && *at && !ipc__killpoint_match(name, at))) return;
+    x = __atomic_load_n(&rng, __ATOMIC_RELAXED); /* xorshift64*: threads may share a draw */
+    x ^= x >> 12;
+    x ^= x << 25;
+    x ^= x >> 27;
+    __atomic_store_n(&rng, x, __ATOMIC_RELAXED);
+    if ((x * UINT64_C(0x2545f4914f6cdd1d) >> 11) % one_in != 0) return;
+    if (logfd >= 0) {
+        char line[96];
+        int n = snprintf(line, sizeof line, "killpoint %s\n", name);
+        if (n > 0 && write(logfd, line, (size_t)n) < 0) { /* dying anyway */
+        }
+    }
+    kill(getpid(), SIGKILL);
+}
+#define IPC__KILL(name) ipc__killpoint(name)
+#else
+#define IPC__KILL(name) ((void)0)
+#endif
+
 static void ipc__cpu_relax(void) {
 #if defined(__x86_64__) || defined(__i386__)
     __builtin_ia32_pause();
@@ -2819,6 +2877,7 @@ static int ipc__ring_heavy_barrier(void) {
    All of the side's sleepers are woken; one that finds nothing announces itself again. */
 static void ipc__ring_wake(ipc_ring *r, ipc__ring_side *s) {
     if (__atomic_exchange_n(&s->waiting, 0u, __ATOMIC_ACQ_REL) == 0) return;
+    IPC__KILL("wake.exchanged");
     r->nwake++;
     __atomic_fetch_add(&s->futex, 1, __ATOMIC_RELEASE);
     syscall(SYS_futex, &s->futex, IPC__FUTEX_WAKE, INT_MAX, NULL, NULL, 0);
@@ -2927,6 +2986,7 @@ static int ipc__mp_unstick(ipc_ring *r) {
     if (ipc__mp_seq(r, head) == head && tail - head - 1 < n &&
         !ipc__mp_live(r, IPC_PRODUCER, head) &&
         ipc__mp_cas_seq(r, head, head, (head + 1) | IPC__MP_HOLE)) {
+        IPC__KILL("mp.unstick.hole");
         ipc__ring_wake_all(&h->cons); /* sleeping consumers: something to pass */
         done = 1;
     }
@@ -2935,6 +2995,7 @@ static int ipc__mp_unstick(ipc_ring *r) {
     if ((seq & ~IPC__MP_HOLE) == pos + 1 && head - pos - 1 < n &&
         !ipc__mp_live(r, IPC_CONSUMER, pos) && ipc__mp_cas_seq(r, tail, seq, pos + n)) {
         if (!(seq & IPC__MP_HOLE)) r->nlost++;
+        IPC__KILL("mp.unstick.reclaim");
         ipc__ring_wake_all(&h->prod);
         done = 1;
     }
@@ -3066,6 +3127,7 @@ static int ipc__ring_wait(ipc_ring *r, int me, ipc__ring_cond cond, uint64_t nee
         }
         seq = __atomic_load_n(&side->futex, __ATOMIC_ACQUIRE);
         ipc__ring_announce(r, side, 1);
+        IPC__KILL("wait.announced");
         if (phase == 0) { /* short first sleep: a fence is enough (see the protocol) */
             __atomic_thread_fence(__ATOMIC_SEQ_CST);
             slice = IPC__RING_FIRST_SLICE;
@@ -3085,6 +3147,7 @@ static int ipc__ring_wait(ipc_ring *r, int me, ipc__ring_cond cond, uint64_t nee
         }
         until = (deadline == IPC_FOREVER || deadline - now > slice) ? now + slice : deadline;
         r->nsleep++;
+        IPC__KILL("wait.sleep");
         ipc_futex_wait_until(&side->futex, seq, until);
         ipc__ring_announce(r, side, 0);
         if ((c = cond(r, need)) != 0) return c < 0 ? c : 0;
@@ -3128,8 +3191,10 @@ static int ipc__mp_claim_slot(ipc_ring *r, size_t len, int64_t timeout_ns, uint6
         int64_t dif = (int64_t)(seq - pos);
         if (dif == 0) {
             __atomic_store_n(&e->ppos, pos, __ATOMIC_RELAXED);
+            IPC__KILL("mp.claim.named");
             if (__atomic_compare_exchange_n(&h->tail, &pos, pos + 1, 0, __ATOMIC_SEQ_CST,
                                             __ATOMIC_RELAXED)) {
+                IPC__KILL("mp.claim.won");
                 *out = pos;
                 return 0;
             }
@@ -3161,7 +3226,9 @@ IPC__INLINE void ipc__mp_publish(ipc_ring *r, uint64_t pos, size_t len) {
     uint32_t *w = (uint32_t *)(void *)(ipc__mp_slot(r, pos) + 8);
     __atomic_store_n(&w[0], (uint32_t)len, __ATOMIC_RELAXED);
     __atomic_store_n(&w[1], (uint32_t)len ^ (uint32_t)pos ^ IPC__MP_CHECK, __ATOMIC_RELAXED);
+    IPC__KILL("mp.publish.len");
     ipc__mp_set_seq(r, pos, pos + 1); /* our entry may go on naming pos: it is published */
+    IPC__KILL("mp.publish.seq");
     ipc__ring_light_barrier(r);
     if (__atomic_load_n(&h->cons.waiting, __ATOMIC_RELAXED)) ipc__ring_wake(r, &h->cons);
 }
@@ -3169,6 +3236,7 @@ IPC__INLINE void ipc__mp_publish(ipc_ring *r, uint64_t pos, size_t len) {
 /* Free a consumed slot for the next lap, then wake a sleeping producer if there is one. */
 IPC__INLINE void ipc__mp_free(ipc_ring *r, uint64_t pos) {
     ipc__ring_hdr *h = IPC__HDR(r);
+    IPC__KILL("mp.free");
     ipc__mp_set_seq(r, pos, pos + r->nslots); /* our entry may go on naming pos: it is free */
     ipc__ring_light_barrier(r);
     if (__atomic_load_n(&h->prod.waiting, __ATOMIC_RELAXED)) ipc__ring_wake(r, &h->prod);
@@ -3207,11 +3275,13 @@ static ssize_t ipc__mp_take(ipc_ring *r, size_t cap, int64_t timeout_ns, uint64_
                 }
             }
             __atomic_store_n(&e->cpos, pos, __ATOMIC_RELAXED);
+            IPC__KILL("mp.take.named");
             if (r->kind == IPC_RING_MPSC)
                 __atomic_store_n(&h->head, pos + 1, __ATOMIC_RELEASE); /* the only consumer */
             else if (!__atomic_compare_exchange_n(&h->head, &pos, pos + 1, 0, __ATOMIC_SEQ_CST,
                                                   __ATOMIC_RELAXED))
                 continue;
+            IPC__KILL("mp.take.won");
             if (len == 0) { /* a hole or a cancelled reservation */
                 if (seq & IPC__MP_HOLE) r->nlost++;
                 ipc__mp_free(r, pos);
@@ -3299,6 +3369,7 @@ static int ipc__bc_begin(ipc_ring *r, size_t len, int64_t timeout_ns) {
     __atomic_store_n((uint64_t *)(void *)ipc__mp_slot(r, r->ptail),
                      ipc__mp_stored(r, r->ptail, r->ptail | IPC__MP_BUSY), __ATOMIC_RELAXED);
     __atomic_thread_fence(__ATOMIC_RELEASE);
+    IPC__KILL("bc.begin.busy");
     return 0;
 }
 
@@ -3315,8 +3386,10 @@ IPC__INLINE void ipc__bc_publish(ipc_ring *r, size_t len) {
     __atomic_store_n(&w[0], (uint32_t)len, __ATOMIC_RELAXED);
     __atomic_store_n(&w[1], (uint32_t)len ^ (uint32_t)pos ^ IPC__MP_CHECK, __ATOMIC_RELAXED);
     ipc__mp_set_seq(r, pos, pos + 1);
+    IPC__KILL("bc.publish.seq");
     r->ptail = pos + 1;
     __atomic_store_n(&h->tail, pos + 1, __ATOMIC_RELEASE);
+    IPC__KILL("bc.publish.tail");
     ipc__ring_light_barrier(r);
     if (__atomic_load_n(&h->cons.waiting, __ATOMIC_RELAXED)) ipc__ring_wake(r, &h->cons);
 }
@@ -3326,6 +3399,7 @@ IPC__INLINE void ipc__bc_advance(ipc_ring *r) {
     ipc__ring_hdr *h = IPC__HDR(r);
     r->phead++;
     r->peeked = 0;
+    IPC__KILL("bc.advance");
     __atomic_store_n(&ipc__mp_reg(r, r->reg)->cpos, r->phead, __ATOMIC_RELEASE);
     if (!(r->flags & IPC_RING_OVERWRITE)) {
         ipc__ring_light_barrier(r);
@@ -3420,9 +3494,12 @@ IPC__INLINE void ipc__ring_publish(ipc_ring *r, size_t len) {
     word = (uint64_t)len | (uint64_t)((uint32_t)len ^ (uint32_t)(r->ptail >> 3) ^ IPC__REC_CHECK)
                                << 32;
     __atomic_store_n(ipc__ring_word(r, r->ptail + size), 0, __ATOMIC_RELAXED);
+    IPC__KILL("spsc.publish.zeroed");
     __atomic_store_n(ipc__ring_word(r, r->ptail), word, __ATOMIC_RELEASE);
+    IPC__KILL("spsc.publish.committed");
     r->ptail += size;
     __atomic_store_n(&h->tail, r->ptail, __ATOMIC_RELEASE);
+    IPC__KILL("spsc.publish.tail");
     ipc__ring_light_barrier(r);
     if (__atomic_load_n(&h->cons.waiting, __ATOMIC_RELAXED)) ipc__ring_wake(r, &h->cons);
 }
@@ -3446,6 +3523,7 @@ IPC_API int ipc_ring_reserve(ipc_ring *r, size_t len, void **msg, int64_t timeou
         return 0;
     }
     if ((rc = ipc__ring_make_room(r, len, timeout_ns)) != 0) return rc;
+    IPC__KILL("spsc.reserve");
     r->reserved = len;
     *msg = r->data + (r->ptail & (r->cap - 1)) + 8;
     return 0;
@@ -3484,6 +3562,7 @@ IPC_API int ipc_ring_send(ipc_ring *r, const void *msg, size_t len, int64_t time
     }
     if ((rc = ipc__ring_make_room(r, len, timeout_ns)) != 0) return rc;
     memcpy(r->data + (r->ptail & (r->cap - 1)) + 8, msg, len);
+    IPC__KILL("spsc.send.copied");
     ipc__ring_publish(r, len);
     return 0;
 }
@@ -3530,7 +3609,9 @@ IPC__INLINE void ipc__ring_consume(ipc_ring *r) {
     IPC_ASSERT((r->peeked & 7) == 0 && r->peeked <= r->cap);
     r->phead += r->peeked;
     r->peeked = 0;
+    IPC__KILL("spsc.consume.head");
     __atomic_store_n(&h->head, r->phead, __ATOMIC_RELEASE);
+    IPC__KILL("spsc.consume.stored");
     ipc__ring_light_barrier(r);
     if (__atomic_load_n(&h->prod.waiting, __ATOMIC_RELAXED)) ipc__ring_wake(r, &h->prod);
 }
@@ -3772,6 +3853,7 @@ IPC_API int ipc_ring_close(ipc_ring *r) {
     if (!r) return -EINVAL;
     if (!r->base) return -EBADF;
     h = IPC__HDR(r);
+    IPC__KILL("ring.close.begin");
     ipc__poll_stop(r, r->gen != __atomic_load_n(&ipc__fork_gen, __ATOMIC_RELAXED));
     /* A forked copy holds no role: its lock fd was closed at fork; just unmap. */
     if (r->gen == __atomic_load_n(&ipc__fork_gen, __ATOMIC_RELAXED) &&
@@ -3808,6 +3890,7 @@ IPC_API int ipc_ring_close(ipc_ring *r) {
     } else {
         r->lockfd = -1; /* closed in the child at fork; the number may be reused */
     }
+    IPC__KILL("ring.close.end");
     ipc__ring_undo(r);
     return 0;
 }

@@ -57,6 +57,8 @@ for cc in gcc clang; do
         compile "$cc -std=$std, headers first, _GNU_SOURCE" "$B/hfg-$cc-$std" $cc -std=$std \
             -D_GNU_SOURCE $STRICT $C/headers_first.c -pthread
     done
+    compile "$cc -std=c99, crash-test kill points" "$B/kp-$cc" $cc -std=c99 -DIPC_TEST_KILLPOINTS \
+        $STRICT $C/impl.c
     compile "$cc IPC_STATIC in two TUs" "$B/static-$cc" $cc $STRICT $C/static_a.c $C/static_b.c
     compile "$cc declarations + implementation TUs" "$B/two-$cc" $cc $STRICT $C/decl_only.c \
         $C/impl_twice.c
