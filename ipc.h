@@ -1119,13 +1119,16 @@ typedef struct ipc_cond ipc_cond;   /* a futex sequence word */
 #define IPC_COND_SIZE  16
 enum { IPC_MUTEX_RECOVERED = 1 };
 
+/* Initialise a mutex in mem (8-aligned, IPC_MUTEX_SIZE bytes of shared memory) and point
+   *m at it. -EINVAL for NULL or misaligned memory. Once, by one process, before use. */
 IPC_API int ipc_mutex_init(void *mem, ipc_mutex **m);
 /* 0 locked, IPC_MUTEX_RECOVERED (locked; the previous holder died), -EAGAIN/-ETIMEDOUT,
    -ENOTRECOVERABLE, -EDEADLK (this thread holds it). */
 IPC_API int ipc_mutex_lock(ipc_mutex *m, int64_t timeout_ns);
 IPC_API int ipc_mutex_unlock(ipc_mutex *m); /* -EPERM if not held by this thread */
+/* After IPC_MUTEX_RECOVERED and the repair: mark the mutex usable again (held: unlock next). */
 IPC_API int ipc_mutex_consistent(ipc_mutex *m);
-IPC_API int ipc_mutex_destroy(ipc_mutex *m);
+IPC_API int ipc_mutex_destroy(ipc_mutex *m); /* when no process uses it any more */
 
 /* 4-aligned memory; -EINVAL otherwise. The calls below give -EINVAL for memory that
    ipc_cond_init did not set up. */
@@ -1157,6 +1160,8 @@ typedef struct ipc_pty_opts {
     int raw;                   /* 1: raw mode (no echo, no line editing, no CR/LF mapping) */
 } ipc_pty_opts;
 
+/* Open a pty pair (posix_openpt; the slave by TIOCGPTPEER where the kernel has it), sized
+   and raw as opts say: 0, or posix_openpt's error (-EAGAIN: every pty is in use). */
 IPC_API int ipc_pty_open(ipc_pty *p, const ipc_pty_opts *opts);
 /* Raw mode (cfmakeraw) or the window size (TIOCSWINSZ: the program gets SIGWINCH) on
    either fd. */
