@@ -1318,7 +1318,9 @@ extern int pthread_condattr_setclock(pthread_condattr_t *a, int clock);
 
 /* The current errno, negated; never 0 so that a failed call is never read as success. */
 static IPC__UNUSED int ipc__neg_errno(void) {
-    return errno > 0 ? -errno : -EIO;
+    int e = errno > 0 ? -errno : -EIO;
+    IPC_ASSERT(e < 0); /* also tells static analysers what the callers rely on */
+    return e;
 }
 
 /* ==== 1. Basics: version, API, errors ==== >>basics */
@@ -2762,11 +2764,17 @@ static int ipc__ring_attach(ipc_ring *r, int fd, int role, const char *path) {
     r->fd = fd;
     if (fstat(fd, &st) != 0) return ipc__neg_errno();
     if (!S_ISREG(st.st_mode)) return -EBADMSG;
-    /* A memfd that could be sealed against shrinking but is not was not made by
-       ipc_ring_create, and its sender could truncate it under us (SIGBUS). Named tmpfs
-       files cannot be sealed at all (F_SEAL_SEAL is preset): they trust their openers. */
+    /* Whoever else holds the object could truncate it under us (SIGBUS on the next
+       access) unless it is sealed against shrinking, as ipc_ring_create's anonymous rings
+       are. Named rings in /dev/shm cannot be sealed (F_SEAL_SEAL is preset): they trust
+       their openers, as named objects must. Anything else (an unsealed memfd, a memfd
+       made without MFD_ALLOW_SEALING, a file on disk) was not made by ipc_ring_create. */
     seals = fcntl(fd, F_GET_SEALS);
-    if (seals >= 0 && !(seals & (F_SEAL_SHRINK | F_SEAL_SEAL))) return -EBADMSG;
+    if (seals < 0 || !(seals & F_SEAL_SHRINK)) {
+        struct stat shm;
+        if (seals >= 0 && !(seals & F_SEAL_SEAL)) return -EBADMSG;
+        if (stat(IPC__SHM_DIR, &shm) != 0 || shm.st_dev != st.st_dev) return -EBADMSG;
+    }
     if (st.st_size < (off_t)(2 * page)) return -EBADMSG;
     /* The kind, and so the header size, is in the first page. */
     first = (const ipc__ring_hdr *)mmap(NULL, page, PROT_READ, MAP_SHARED, fd, 0);
@@ -2789,7 +2797,9 @@ static int ipc__ring_attach(ipc_ring *r, int fd, int role, const char *path) {
     hdr = ipc__ring_hdr_size(kind, page);
     if ((uint64_t)st.st_size <= hdr) return -EBADMSG;
     cap = (uint64_t)st.st_size - hdr;
-    if ((cap & (cap - 1)) || cap > IPC__RING_MAXCAP || (kind && cap < ((uint64_t)2 << shift)))
+    /* the data area is mapped twice, back to back: whole pages only */
+    if ((cap & (cap - 1)) || cap < page || cap > IPC__RING_MAXCAP ||
+        (kind && cap < ((uint64_t)2 << shift)))
         return -EBADMSG;
     if ((rc = ipc__ring_map(r, fd, cap, hdr, 0)) != 0) return rc;
     h = IPC__HDR(r);
@@ -3017,10 +3027,12 @@ static int ipc__mp_has_data(ipc_ring *r, uint64_t need) {
 /* Producer, slot kinds: is the tail's slot free for it, or has the tail moved? */
 static int ipc__mp_has_room(ipc_ring *r, uint64_t need) {
     uint64_t pos = __atomic_load_n(&IPC__HDR(r)->tail, __ATOMIC_ACQUIRE);
-    uint64_t seq = ipc__mp_seq(r, pos), s0 = seq & ~IPC__MP_HOLE;
+    uint64_t seq = ipc__mp_seq(r, pos), s0 = seq & ~IPC__MP_FLAGS;
     (void)need;
-    /* a hole of this lap means the tail moved past it; of the lap before, it is unread */
-    return (seq & IPC__MP_HOLE) ? (int64_t)(s0 - pos) > 0 : (int64_t)(s0 - pos) >= 0;
+    /* a hole of this lap means the tail moved past it; of the lap before, it is unread.
+       The busy bit is broadcast's: here, corruption, which the claim itself reports. */
+    if (seq & IPC__MP_BUSY) return 1;
+    return (seq & IPC__MP_HOLE) ? (int64_t)(s0 - pos) > 0 : (int64_t)(seq - pos) >= 0;
 }
 
 /* Condition of a wait: 1 when it holds, 0 not yet, < 0 an error (corruption). */
@@ -3194,6 +3206,8 @@ static int ipc__mp_claim_slot(ipc_ring *r, size_t len, int64_t timeout_ns, uint6
         uint64_t pos = __atomic_load_n(&h->tail, __ATOMIC_RELAXED);
         uint64_t seq = ipc__mp_seq(r, pos);
         int64_t dif = (int64_t)(seq - pos);
+        if (IPC__UNLIKELY(seq & IPC__MP_BUSY)) /* broadcast's bit, in a slot kind */
+            return ipc__ring_poison(r, -EBADMSG);
         if (dif == 0) {
             __atomic_store_n(&e->ppos, pos, __ATOMIC_RELAXED);
             IPC__KILL("mp.claim.named");
@@ -3661,6 +3675,7 @@ IPC_API int ipc_ring_release(ipc_ring *r) {
 }
 
 IPC_API ssize_t ipc_ring_recv(ipc_ring *r, void *buf, size_t cap, int64_t timeout_ns) {
+    uint64_t was;
     ssize_t n;
     int rc = ipc__ring_usable(r, IPC_CONSUMER);
     if (rc) return rc;
@@ -3679,8 +3694,12 @@ IPC_API ssize_t ipc_ring_recv(ipc_ring *r, void *buf, size_t cap, int64_t timeou
         ipc__mp_free(r, pos);
         return n;
     }
+    was = r->peeked;
     if ((n = ipc__ring_next(r, timeout_ns)) < 0) return n;
-    if ((size_t)n > cap) return -EMSGSIZE;
+    if ((size_t)n > cap) { /* the message stays, and is no more peeked than it was */
+        r->peeked = was;
+        return -EMSGSIZE;
+    }
     memcpy(buf, ipc__ring_word(r, r->phead) + 1, (size_t)n);
     ipc__ring_consume(r);
     return n;
@@ -4569,8 +4588,11 @@ static ssize_t ipc__mq_xfer(int mq, void *buf, size_t len, unsigned *prio, unsig
 
 IPC_API int ipc_mq_send(int mq, const void *msg, size_t len, unsigned prio, int64_t timeout_ns) {
     ssize_t r;
+    static const char empty = 0; /* mq_timedsend takes no NULL, even for 0 bytes */
     if (!msg && len) return -EINVAL;
     if (prio >= 32768) return -EINVAL;
+    if (len > (size_t)LONG_MAX) return -EMSGSIZE;
+    if (!msg) msg = &empty;
     r = ipc__mq_xfer(mq, (void *)(uintptr_t)msg, len, NULL, prio, 1, timeout_ns);
     return r < 0 ? (int)r : 0;
 }
@@ -5308,9 +5330,17 @@ IPC_API int ipc_sock_multicast_if(int fd, const char *group, const char *ifname)
     return ipc__mcast(fd, group, ifname, 2);
 }
 
+#ifndef SCM_PIDFD
+#define SCM_PIDFD 0x04
+#endif
+
+/* Room for the most descriptors, and for what SO_PASSCRED, SO_PASSPIDFD and a security
+   label may add beside them: a receiver with those options set must not lose fds to
+   MSG_CTRUNC. */
 typedef union ipc__cmsg_buf {
     struct cmsghdr h;
-    char b[CMSG_SPACE(sizeof(int) * IPC_SOCK_MAX_FDS)];
+    char b[CMSG_SPACE(sizeof(int) * IPC_SOCK_MAX_FDS) + CMSG_SPACE(sizeof(struct ucred)) +
+           CMSG_SPACE(sizeof(int)) + CMSG_SPACE(256)];
 } ipc__cmsg_buf;
 
 IPC_API ssize_t ipc_sock_send_fds(int fd, const void *buf, size_t len, const int *fds, int nfds,
@@ -5379,13 +5409,15 @@ IPC_API ssize_t ipc_sock_recv_fds(int fd, void *buf, size_t cap, int *fds, int *
         memcpy(&h, cb.b + off, sizeof h);
         if ((size_t)h.cmsg_len < CMSG_LEN(0) || off + (size_t)h.cmsg_len > (size_t)m.msg_controllen)
             break;
-        n = h.cmsg_level == SOL_SOCKET && h.cmsg_type == SCM_RIGHTS
+        n = h.cmsg_level == SOL_SOCKET && (h.cmsg_type == SCM_RIGHTS || h.cmsg_type == SCM_PIDFD)
                 ? ((size_t)h.cmsg_len - CMSG_LEN(0)) / sizeof(int)
                 : 0;
         for (k = 0; k < n; k++) {
             int f;
             memcpy(&f, cb.b + off + CMSG_LEN(0) + k * sizeof(int), sizeof f);
-            if (got < want)
+            if (h.cmsg_type == SCM_PIDFD) /* SO_PASSPIDFD's: not asked for here, not leaked */
+                close(f);
+            else if (got < want)
                 fds[got++] = f;
             else {
                 close(f);

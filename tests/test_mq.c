@@ -43,24 +43,6 @@ static long sysctl_long(const char *path, long dflt) {
 
 #define MQ_SYSCTL(x) sysctl_long("/proc/sys/fs/mqueue/" x, -1)
 
-static pid_t spawn(void (*fn)(void *), void *arg) {
-    pid_t pid = th_spawn(fn, arg);
-    CHECK(pid > 0);
-    return pid;
-}
-
-/* A child must exit 0; one that skipped (77) skips the test. */
-static void join_ok(pid_t pid) {
-    int code = th_join(pid, JOIN_MS);
-    if (code == 77) th_skip("a child skipped");
-    if (code != 0) th_fail(__FILE__, __LINE__, "child %ld exited with %d", (long)pid, code);
-}
-
-static int is_cloexec(int fd) {
-    int f = fcntl(fd, F_GETFD);
-    return f >= 0 && (f & FD_CLOEXEC);
-}
-
 /* Drop root for good (root bypasses msg_max and msgsize_max), or skip. Returns 1 if the
    user changed, 0 if it was not root to begin with. */
 static int drop_privileges(void) {
@@ -68,21 +50,6 @@ static int drop_privileges(void) {
     if (setgroups(0, NULL) != 0 || setgid(65534) != 0 || setuid(65534) != 0 || geteuid() == 0)
         th_skip("cannot drop privileges to uid/gid 65534");
     return 1;
-}
-
-/* Wait until *flag is nonzero, for at most 2 s. */
-static void wait_flag(uint32_t *flag) {
-    int64_t dl = ipc_deadline_make(2 * SEC);
-    while (__atomic_load_n(flag, __ATOMIC_ACQUIRE) == 0) {
-        int64_t left = ipc_deadline_left(dl);
-        if (left == 0) th_fail(__FILE__, __LINE__, "flag not raised within 2 s");
-        ipc_futex_wait(flag, 0, left);
-    }
-}
-
-static void raise_flag(uint32_t *flag, uint32_t v) {
-    __atomic_store_n(flag, v, __ATOMIC_RELEASE);
-    ipc_futex_wake(flag, INT_MAX);
 }
 
 /* ---- the guard: what a body made is removed by its parent ---- */
@@ -96,7 +63,6 @@ typedef struct made {
 } made;
 
 static made *g_made;
-static void (*g_body)(void);
 
 /* A fresh POSIX queue name, recorded for removal. Writable: NAME_SLOT bytes. */
 static char *mq_name(const char *tag) {
@@ -130,50 +96,26 @@ static void msgq_remove(int id) {
 
 /* A temporary directory holding an empty file "key", for ftok; returns the file's path. */
 static char *key_file(char *path, size_t size) {
-    int fd;
-    snprintf(g_made->dir, sizeof g_made->dir, "/tmp/ipct-XXXXXX");
-    CHECK(mkdtemp(g_made->dir) != NULL);
-    snprintf(path, size, "%s/key", g_made->dir);
-    fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
-    CHECK(fd >= 0);
-    close(fd);
-    return path;
-}
-
-static void run_body(void *arg) {
-    (void)arg;
-    g_body();
+    return th_key_file(g_made->dir, sizeof g_made->dir, path, size);
 }
 
 static void guarded(void (*body)(void), int timeout_ms) {
-    char path[128];
     int i, code;
     g_made = (made *)th_shared_map(sizeof *g_made);
     for (i = 0; i < 8; i++)
         g_made->msgq[i] = -1;
-    g_body = body;
-    code = th_join(spawn(run_body, NULL), timeout_ms);
+    code = th_run_body(body, timeout_ms);
     for (i = 0; i < 6; i++)
         if (g_made->mq[i][0]) mq_unlink(g_made->mq[i]);
     for (i = 0; i < 8; i++)
         if (g_made->msgq[i] >= 0) msgctl(g_made->msgq[i], IPC_RMID, NULL);
-    if (g_made->dir[0]) {
-        snprintf(path, sizeof path, "%s/key", g_made->dir);
-        unlink(path);
-        rmdir(g_made->dir);
-    }
+    if (g_made->dir[0]) th_rm_tree(g_made->dir);
     th_shared_unmap(g_made, sizeof *g_made);
-    if (code == 77) th_skip("the test body skipped");
-    if (code != 0) th_fail(__FILE__, __LINE__, "the test body failed: %d", code);
+    th_body_verdict(code);
 }
 
 /* A test whose body runs guarded, with 2 s of the test's timeout left for the cleanup. */
-#define GTEST(name, timeout_ms)                                                                    \
-    static void name##_body(void);                                                                 \
-    TEST_T(name, timeout_ms) {                                                                     \
-        guarded(name##_body, (timeout_ms)-2000);                                                   \
-    }                                                                                              \
-    static void name##_body(void)
+#define GTEST(name, timeout_ms) TEST_GUARDED(name, timeout_ms, 2000, guarded)
 
 /* ======================== POSIX message queues ======================== */
 
@@ -218,7 +160,7 @@ GTEST(mq_create_exclusive_attrs, 10000) {
 
     mq = ipc_mq_create(name, &o);
     CHECK_OK(mq);
-    CHECK(is_cloexec(mq));
+    CHECK(th_is_cloexec(mq));
     CHECK_EQ(th_fd_count(), fds + 1);
     check_attr(mq, 5, 100, 0, 0);
     send_str(mq, "kept", 7);
@@ -232,7 +174,7 @@ GTEST(mq_create_exclusive_attrs, 10000) {
     /* the queue is untouched and its name still leads to it */
     r = ipc_mq_open(name, IPC_MQ_READ);
     CHECK_OK(r);
-    CHECK(is_cloexec(r));
+    CHECK(th_is_cloexec(r));
     check_attr(r, 5, 100, 1, 0);
     recv_str(r, "kept", 7);
     CHECK_OK(ipc_mq_close(r));
@@ -321,7 +263,7 @@ GTEST(mq_open_flags, 10000) {
     CHECK_OK(w = ipc_mq_open(name, IPC_MQ_WRITE));
     CHECK_OK(rw = ipc_mq_open(name + 1, IPC_MQ_READ | IPC_MQ_WRITE));
     CHECK_OK(nb = ipc_mq_open(name, IPC_MQ_READ | IPC_MQ_NONBLOCK));
-    CHECK(is_cloexec(r) && is_cloexec(w) && is_cloexec(rw) && is_cloexec(nb));
+    CHECK(th_is_cloexec(r) && th_is_cloexec(w) && th_is_cloexec(rw) && th_is_cloexec(nb));
     check_attr(r, 4, 64, 0, 0);
     check_attr(nb, 4, 64, 0, 1);
 
@@ -470,7 +412,7 @@ GTEST(mq_priorities_across_fork, 10000) {
     long i;
 
     CHECK_OK(mq = ipc_mq_create(name, &o));
-    join_ok(spawn(prio_sender, name));
+    th_join_ok(th_spawn_ok(prio_sender, name), JOIN_MS);
     check_attr(mq, 10, 64, N_PRIO_MSGS, 0);
     for (i = 0; i < N_PRIO_MSGS; i++)
         recv_str(mq, prio_order[i].text, prio_order[i].prio);
@@ -480,7 +422,7 @@ GTEST(mq_priorities_across_fork, 10000) {
     send_str(mq, "early", 0);
     send_str(mq, "middle", 0);
     send_str(mq, "late", 2);
-    join_ok(spawn(prio_receiver, name));
+    th_join_ok(th_spawn_ok(prio_receiver, name), JOIN_MS);
     check_attr(mq, 10, 64, 0, 0);
     send_str(mq, "no prio wanted", 9);
     CHECK_EQ(ipc_mq_recv(mq, buf, sizeof buf, NULL, 0), 14);
@@ -573,26 +515,26 @@ GTEST(mq_blocked_calls_woken_by_other_process, 10000) {
     int mq;
 
     CHECK_OK(mq = ipc_mq_create(name, &o));
-    pid = spawn(late_sender, name);
+    pid = th_spawn_ok(late_sender, name);
     CHECK_EQ(ipc_mq_recv(mq, buf, sizeof buf, &prio, IPC_FOREVER), 4);
     CHECK(memcmp(buf, "wake", 4) == 0 && prio == 3);
-    join_ok(pid);
+    th_join_ok(pid, JOIN_MS);
 
-    pid = spawn(late_sender, name);
+    pid = th_spawn_ok(late_sender, name);
     CHECK_EQ(ipc_mq_recv(mq, buf, sizeof buf, &prio, 5 * SEC), 4);
     CHECK(memcmp(buf, "wake", 4) == 0 && prio == 3);
-    join_ok(pid);
+    th_join_ok(pid, JOIN_MS);
 
     /* a full queue: the send waits until the child takes a message */
     send_str(mq, "full", 0);
-    pid = spawn(late_receiver, name);
+    pid = th_spawn_ok(late_receiver, name);
     CHECK_OK(ipc_mq_send(mq, "room", 4, 0, IPC_FOREVER));
-    join_ok(pid);
+    th_join_ok(pid, JOIN_MS);
     recv_str(mq, "room", 0);
     send_str(mq, "full", 0);
-    pid = spawn(late_receiver, name);
+    pid = th_spawn_ok(late_receiver, name);
     CHECK_OK(ipc_mq_send(mq, "room", 4, 1, 5 * SEC));
-    join_ok(pid);
+    th_join_ok(pid, JOIN_MS);
     recv_str(mq, "room", 1);
 
     CHECK_OK(ipc_mq_close(mq));
@@ -620,7 +562,7 @@ GTEST(mq_signal_storm, 30000) {
     int mq;
 
     CHECK_OK(mq = ipc_mq_create(name, &o));
-    pid = spawn(mq_storm_sender, name);
+    pid = th_spawn_ok(mq_storm_sender, name);
     th_storm_start();
     /* the two priorities interleave, so each is checked on its own: every message once,
        in order (the even ones at priority 0, the odd ones at 1) */
@@ -634,7 +576,7 @@ GTEST(mq_signal_storm, 30000) {
         next[prio] += 2;
     }
     CHECK(th_storm_stop() > 0);
-    join_ok(pid);
+    th_join_ok(pid, JOIN_MS);
     check_attr(mq, 10, 16, 0, 0);
     CHECK_EQ(next[0], STORM_MSGS);
     CHECK_EQ(next[1], STORM_MSGS + 1);
@@ -713,7 +655,7 @@ GTEST(mq_system_limits_unprivileged, 10000) {
     CHECK_OK(c = ipc_mq_create(a.closed, &o));
     o.mode = 0666;
     CHECK_OK(op = ipc_mq_create(a.open, &o));
-    join_ok(spawn(limits_child, &a));
+    th_join_ok(th_spawn_ok(limits_child, &a), JOIN_MS);
     CHECK_ERR(ipc_mq_unlink(a.fresh), -ENOENT);
     /* with CAP_SYS_RESOURCE msg_max may be exceeded; without it (a container may drop it
        even for root) the limit holds here too */
@@ -785,7 +727,7 @@ GTEST(mq_notify_signal, 10000) {
     CHECK_ERR(ipc_mq_notify_cancel(-1), -EBADF);
     CHECK_OK(ipc_mq_notify_signal(mq, SIGUSR1, 4242));
     CHECK_ERR(ipc_mq_notify_signal(mq, SIGUSR1, 1), -EBUSY); /* already registered */
-    join_ok(spawn(notify_busy_sender, name));
+    th_join_ok(th_spawn_ok(notify_busy_sender, name), JOIN_MS);
 
     memset(&si, 0, sizeof si);
     CHECK(wait_usr1(2000, &si));
@@ -822,7 +764,7 @@ static char g_notify_tag;
 
 /* On the C library's notification thread: say whether the argument came through. */
 static void on_message(union sigval v) {
-    raise_flag(&g_notified, v.sival_ptr == &g_notify_tag ? 1u : 2u);
+    th_word_set(&g_notified, v.sival_ptr == &g_notify_tag ? 1u : 2u);
 }
 
 static void notify_sender(void *arg) {
@@ -841,8 +783,8 @@ GTEST(mq_notify_thread, 10000) {
     CHECK_OK(mq = ipc_mq_create(name, &o));
     CHECK_ERR(ipc_mq_notify_thread(mq, NULL, NULL), -EINVAL);
     notify_or_skip(ipc_mq_notify_thread(mq, on_message, &g_notify_tag));
-    join_ok(spawn(notify_sender, name));
-    wait_flag(&g_notified);
+    th_join_ok(th_spawn_ok(notify_sender, name), JOIN_MS);
+    th_word_wait(&g_notified, 1, 2000);
     CHECK_EQ(g_notified, 1);
     recv_str(mq, "thread", 2);
 
@@ -879,10 +821,10 @@ GTEST(mq_fd_pollable, 10000) {
     r = ipc_fd_wait(mq, POLLOUT, 0);
     CHECK(r > 0 && (r & POLLOUT));
 
-    pid = spawn(poll_sender, name);
+    pid = th_spawn_ok(poll_sender, name);
     r = ipc_fd_wait(mq, POLLIN, 2 * SEC);
     CHECK(r > 0 && (r & POLLIN));
-    join_ok(pid);
+    th_join_ok(pid, JOIN_MS);
     recv_str(mq, "polled", 1);
     CHECK_ERR(ipc_fd_wait(mq, POLLIN, 0), -EAGAIN);
 
@@ -1001,8 +943,8 @@ GTEST(msgq_private_create_stat, 10000) {
     CHECK(r == -EINVAL || r == -EIDRM);
 
     /* a child knows the id and sends; stat shows it */
-    pid = spawn(private_sender, &id);
-    join_ok(pid);
+    pid = th_spawn_ok(private_sender, &id);
+    th_join_ok(pid, JOIN_MS);
     CHECK_OK(ipc_msgq_stat(id, &in));
     CHECK_EQ(in.msgs, 1);
     CHECK_EQ(in.bytes, 5);
@@ -1048,7 +990,7 @@ GTEST(msgq_key_exclusive_open, 10000) {
     CHECK(other != a.key);
     CHECK_ERR(ipc_msgq_open(other), -ENOENT);
 
-    join_ok(spawn(key_sender, &a));
+    th_join_ok(th_spawn_ok(key_sender, &a), JOIN_MS);
     check_stat(a.id, 1, 6);
     msgq_recv_str(a.id, 0, 0, 9, "by key");
     msgq_remove(a.id);
@@ -1081,7 +1023,7 @@ GTEST(msgq_types_across_fork, 10000) {
     int id;
 
     CHECK_OK(id = msgq_new(IPC_PRIVATE, 0));
-    join_ok(spawn(typed_sender, &id));
+    th_join_ok(th_spawn_ok(typed_sender, &id), JOIN_MS);
     check_stat(id, 7, 14);
     /* queue: 3c1 1a1 2b1 1a2 5e1 3c2 2b2 */
     msgq_recv_str(id, 0, 0, 3, "c1");                        /* the first */
@@ -1202,9 +1144,10 @@ static void removal_waiter(void *arg) {
     const struct waiter *w = (const struct waiter *)arg;
     smsg m;
     int r;
-    raise_flag(&g_removal->ready[g_slot], 1);
+    th_word_set(&g_removal->ready[g_slot], 1);
     if (w->send) {
         m.type = 1;
+        m.text[0] = 'w';
         r = ipc_msgq_send(w->id, &m, 1, w->timeout);
     } else {
         r = (int)ipc_msgq_recv(w->id, &m, 64, 777, 0, w->timeout);
@@ -1227,15 +1170,15 @@ GTEST(msgq_removal_wakes_waiters, 10000) {
         w[i].send = i >= 2;
         w[i].timeout = i % 2 ? 5 * SEC : IPC_FOREVER;
         g_slot = i;
-        pid[i] = spawn(removal_waiter, &w[i]);
+        pid[i] = th_spawn_ok(removal_waiter, &w[i]);
     }
     for (i = 0; i < 4; i++)
-        wait_flag(&g_removal->ready[i]);
+        th_word_wait(&g_removal->ready[i], 1, 2000);
     th_sleep_ms(100); /* let them all reach their wait */
     t0 = ipc_time_now();
     msgq_remove(id);
     for (i = 0; i < 4; i++)
-        join_ok(pid[i]);
+        th_join_ok(pid[i], JOIN_MS);
     for (i = 0; i < 4; i++) {
         int64_t late = g_removal->done_at[i] - t0;
         if (g_removal->result[i] != -EIDRM)
@@ -1277,7 +1220,7 @@ GTEST(msgq_signal_storm, 30000) {
     int id;
 
     CHECK_OK(id = msgq_new(IPC_PRIVATE, 0));
-    pid = spawn(msgq_storm_sender, &id);
+    pid = th_spawn_ok(msgq_storm_sender, &id);
     th_storm_start();
     for (i = 0; i < STORM_MSGS; i++) {
         memset(&m, 0xff, sizeof m);
@@ -1287,32 +1230,9 @@ GTEST(msgq_signal_storm, 30000) {
             th_fail(__FILE__, __LINE__, "message %u: got seq %u type %ld", i, m.seq, m.type);
     }
     CHECK(th_storm_stop() > 0);
-    join_ok(pid);
+    th_join_ok(pid, JOIN_MS);
     check_stat(id, 0, 0);
     msgq_remove(id);
-}
-
-/* A python3 that has sysv_ipc, or NULL. */
-static const char *python_with_sysv_ipc(void) {
-    static const char *const cands[] = {"/usr/bin/python3", "python3"};
-    size_t i;
-    for (i = 0; i < sizeof cands / sizeof cands[0]; i++) {
-        int st;
-        pid_t pid = fork();
-        CHECK(pid >= 0);
-        if (pid == 0) {
-            int nul = open("/dev/null", O_RDWR);
-            if (nul >= 0) {
-                dup2(nul, 1);
-                dup2(nul, 2);
-            }
-            execlp(cands[i], cands[i], "-c", "import sysv_ipc", (char *)NULL);
-            _exit(127);
-        }
-        CHECK_EQ(waitpid(pid, &st, 0), pid);
-        if (WIFEXITED(st) && WEXITSTATUS(st) == 0) return cands[i];
-    }
-    return NULL;
 }
 
 static const char py_peer[] = "import sys, sysv_ipc\n"
@@ -1322,7 +1242,7 @@ static const char py_peer[] = "import sys, sysv_ipc\n"
                               "sys.exit(0 if (m, t) == (b'hello from C', 9) else 3)\n";
 
 GTEST(msgq_python_interop, 15000) {
-    const char *py = python_with_sysv_ipc();
+    const char *py = th_python_with("sysv_ipc");
     char path[128], keystr[32];
     smsg m;
     pid_t pid;
@@ -1356,6 +1276,7 @@ GTEST(msgq_bad_arguments, 10000) {
     int id, r;
 
     m.type = 1;
+    m.text[0] = 'b';
     CHECK_OK(id = msgq_new(IPC_PRIVATE, 0));
     CHECK_ERR(ipc_msgq_recv(id, NULL, 64, 0, 0, 0), -EINVAL);
     CHECK_ERR(ipc_msgq_recv(id, &m, 64, 0, 4, 0), -EINVAL);

@@ -29,17 +29,6 @@
 #include <sys/time.h>
 #include <sys/syscall.h>
 
-#if defined(__SANITIZE_ADDRESS__)
-#define RING_ASAN 1
-#elif defined(__has_feature)
-#if __has_feature(address_sanitizer)
-#define RING_ASAN 1
-#endif
-#endif
-#ifndef RING_ASAN
-#define RING_ASAN 0
-#endif
-
 #define MS      ((int64_t)1000000)
 #define SEC     ((int64_t)1000000000)
 #define JOIN_MS 5000
@@ -52,19 +41,6 @@
 
 /* ---- helpers ---- */
 
-static uint64_t mix64(uint64_t x) {
-    x += 0x9e3779b97f4a7c15ull;
-    x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ull;
-    x = (x ^ (x >> 27)) * 0x94d049bb133111ebull;
-    return x ^ (x >> 31);
-}
-
-/* splitmix64: a fixed seed gives the same run every time. */
-static uint64_t rnd(uint64_t *state) {
-    *state += 0x9e3779b97f4a7c15ull;
-    return mix64(*state);
-}
-
 static size_t page_size(void) {
     return (size_t)sysconf(_SC_PAGESIZE);
 }
@@ -72,7 +48,7 @@ static size_t page_size(void) {
 /* Message `seq`: its first 4 bytes are seq (when len >= 4), the rest a pattern of seq. */
 static void msg_fill(void *p, size_t len, uint64_t seq) {
     unsigned char *b = (unsigned char *)p;
-    unsigned char base = (unsigned char)mix64(seq);
+    unsigned char base = (unsigned char)th_mix64(seq);
     size_t i;
     for (i = 0; i < len; i++)
         b[i] = (unsigned char)(base + i * 7u + (i >> 8));
@@ -85,7 +61,7 @@ static void msg_fill(void *p, size_t len, uint64_t seq) {
 /* -1 if p holds message seq of len bytes, else the index of the first wrong byte. */
 static long msg_bad(const void *p, size_t len, uint64_t seq) {
     const unsigned char *b = (const unsigned char *)p;
-    unsigned char base = (unsigned char)mix64(seq), diff = 0;
+    unsigned char base = (unsigned char)th_mix64(seq), diff = 0;
     size_t i = len >= 4 ? 4 : 0;
     if (len >= 4) {
         uint32_t s = (uint32_t)seq, got;
@@ -122,7 +98,7 @@ static void msg_expect(const char *what, const void *buf, ssize_t n, size_t want
 
 /* Fixed-length test messages: length of message seq in the simple tests. */
 static size_t small_len(uint64_t seq) {
-    return 1 + (size_t)(mix64(seq ^ 0xabcdef) % 300);
+    return 1 + (size_t)(th_mix64(seq ^ 0xabcdef) % 300);
 }
 
 static void send_msg(ipc_ring *r, uint64_t seq, size_t len, int64_t timeout) {
@@ -154,6 +130,7 @@ typedef struct shared {
     uint32_t count[16];
     int64_t t[8];
     pid_t pid[4];
+    th_scrib sc; /* the scribbler test's tallies */
 } shared;
 
 static shared *shared_map(void) {
@@ -174,35 +151,9 @@ static int flag_get(shared *s, int i) {
 
 /* Wait (bounded) until flag i reaches at least v. */
 static void flag_wait(shared *s, int i, int v, int ms) {
-    int64_t dl = ipc_deadline_make((int64_t)ms * MS);
-    while (flag_get(s, i) < v) {
-        if (ipc_deadline_left(dl) == 0)
-            th_fail(__FILE__, __LINE__, "flag %d stayed %d (want %d) for %d ms", i, flag_get(s, i),
-                    v, ms);
-        th_sleep_ms(1);
-    }
-}
-
-/* Mappings, for leak checks: th_map_count(), except under ASan, whose allocator maps
-   anonymous memory as it goes (its quarantine); there only mappings of a file or memfd
-   count, which is where a leaked ring shows. */
-static int maps_now(void) {
-#if RING_ASAN
-    FILE *f = fopen("/proc/self/maps", "r");
-    char line[4096];
-    int n = 0;
-    if (!f) return -1;
-    while (fgets(line, sizeof line, f))
-        if (strstr(line, " /") || strstr(line, "memfd:")) n++;
-    fclose(f);
-    return n;
-#else
-    return th_map_count();
-#endif
-}
-
-static double ms_of(int64_t ns) {
-    return (double)ns / 1e6;
+    char what[16];
+    snprintf(what, sizeof what, "flag %d", i);
+    th_int_wait(&s->flag[i], v, ms, what);
 }
 
 static int ring_fd_cloexec(int fd) {
@@ -226,12 +177,12 @@ static int g_variant;    /* which flavour of a test a child runs */
 
 /* ---- 1. stress: two million messages, all four APIs, across two processes ---- */
 
-#define STRESS_N   (RING_ASAN ? 200000u : 2000000u)
+#define STRESS_N   (TH_ASAN ? 200000u : 2000000u)
 #define STRESS_CAP (64 * KiB)
 
 /* Length of stress message seq: mostly tiny or small, some large, a few at max_msg. */
 static size_t stress_len(uint64_t seq, size_t maxm) {
-    uint64_t h = mix64(seq ^ 0x5bd1e995ull);
+    uint64_t h = th_mix64(seq ^ 0x5bd1e995ull);
     unsigned k = (unsigned)(h % 2000);
     size_t r = (size_t)(h >> 32);
     if (k == 0) return maxm - r % 8;  /* max_msg, or just under it */
@@ -243,7 +194,7 @@ static size_t stress_len(uint64_t seq, size_t maxm) {
 
 /* A timeout for one call: mostly blocking, sometimes try-once or 2 ms. */
 static int64_t stress_timeout(uint64_t *rs) {
-    unsigned k = (unsigned)(rnd(rs) % 8);
+    unsigned k = (unsigned)(th_rnd64(rs) % 8);
     return k == 0 ? 0 : k == 1 ? 2 * MS : IPC_FOREVER;
 }
 
@@ -271,7 +222,7 @@ static void stress_producer(void *arg) {
     CHECK(buf != NULL);
     for (seq = 0; seq < g_n; seq++) {
         size_t len = stress_len(seq, maxm), rlen;
-        unsigned op = (unsigned)(rnd(&rs) % 16);
+        unsigned op = (unsigned)(th_rnd64(&rs) % 16);
         int64_t to = stress_timeout(&rs);
         void *m;
         int rc;
@@ -283,7 +234,7 @@ static void stress_producer(void *arg) {
             continue;
         }
         /* reserve + commit; shrunken (reserve more, commit len) or after a cancel */
-        rlen = op < 10 ? len : len + 1 + (size_t)(rnd(&rs) % 100);
+        rlen = op < 10 ? len : len + 1 + (size_t)(th_rnd64(&rs) % 100);
         if (rlen > maxm) rlen = maxm;
         if (op == 15) {
             while (stress_retry(rc = ipc_ring_reserve(&p, rlen, &m, to), to, "reserve", seq)) {
@@ -319,7 +270,7 @@ TEST_T(ring_stress_2m_mixed_apis_two_processes, 50000) {
     CHECK(pid > 0);
     for (seq = 0; seq < g_n; seq++) {
         size_t want = stress_len(seq, maxm);
-        unsigned op = (unsigned)(rnd(&rs) % 16);
+        unsigned op = (unsigned)(th_rnd64(&rs) % 16);
         int64_t to = stress_timeout(&rs);
         const void *m, *m2;
         ssize_t n;
@@ -662,13 +613,13 @@ TEST(ring_create_existing_name_eexist) {
     th_name(g_name, sizeof g_name, "exist");
     CHECK_OK(ipc_ring_create(&a, g_name, IPC_PRODUCER, &o));
     fds = th_fd_count();
-    maps = maps_now();
+    maps = th_maps_now();
     CHECK_ERR(ipc_ring_create(&b, g_name, IPC_CONSUMER, &o), -EEXIST);
     CHECK_ERR(ipc_ring_create(&b, g_name, IPC_PRODUCER, NULL), -EEXIST);
     CHECK_ERR(ipc_ring_create(&b, g_name + 1, IPC_CONSUMER, &o), -EEXIST); /* without '/' */
     CHECK_ERR(ipc_ring_close(&b), -EBADF);
     CHECK_EQ(th_fd_count(), fds);
-    CHECK_EQ(maps_now(), maps);
+    CHECK_EQ(th_maps_now(), maps);
     /* the existing ring is untouched */
     CHECK_OK(ipc_ring_open(&b, g_name, IPC_CONSUMER));
     send_msg(&a, 4, 44, 0);
@@ -719,14 +670,14 @@ TEST(ring_named_mode) {
 
 TEST(ring_open_missing_enoent) {
     ipc_ring r;
-    int fds = th_fd_count(), maps = maps_now();
+    int fds = th_fd_count(), maps = th_maps_now();
     th_name(g_name, sizeof g_name, "missing");
     CHECK_ERR(ipc_ring_open(&r, g_name, IPC_CONSUMER), -ENOENT);
     CHECK_ERR(ipc_ring_open(&r, g_name, IPC_PRODUCER), -ENOENT);
     CHECK_ERR(ipc_ring_close(&r), -EBADF);
     CHECK_ERR(ipc_ring_unlink(g_name), -ENOENT);
     CHECK_EQ(th_fd_count(), fds);
-    CHECK_EQ(maps_now(), maps);
+    CHECK_EQ(th_maps_now(), maps);
 }
 
 TEST(ring_bad_names) {
@@ -772,15 +723,15 @@ static void not_a_ring(const char *name, size_t size, int how) {
     CHECK_OK(ipc_shm_create(&s, name, size, NULL));
     if (how == 1)
         for (i = 0; i < size; i++)
-            ((unsigned char *)s.addr)[i] = (unsigned char)rnd(&st);
+            ((unsigned char *)s.addr)[i] = (unsigned char)th_rnd64(&st);
     fds = th_fd_count();
-    maps = maps_now();
+    maps = th_maps_now();
     CHECK_ERR(ipc_ring_open(&r, name, IPC_CONSUMER), -EBADMSG);
     CHECK_ERR(ipc_ring_open(&r, name, IPC_PRODUCER), -EBADMSG);
     CHECK_ERR(ipc_ring_attach_fd(&r, s.fd, IPC_CONSUMER), -EBADMSG);
     CHECK_ERR(ipc_ring_close(&r), -EBADF);
     CHECK_EQ(th_fd_count(), fds);
-    CHECK_EQ(maps_now(), maps);
+    CHECK_EQ(th_maps_now(), maps);
     CHECK_OK(ipc_shm_close(&s));
     CHECK_OK(ipc_shm_unlink(name));
 }
@@ -803,13 +754,13 @@ static void damaged_ring(size_t off, uint64_t value, int width) {
         memcpy((char *)s.addr + off, &v, 4);
     }
     fds = th_fd_count();
-    maps = maps_now();
+    maps = th_maps_now();
     if (ipc_ring_open(&r, g_name, IPC_CONSUMER) != -EBADMSG)
         th_fail(__FILE__, __LINE__, "header offset %zu = %llu: open did not give -EBADMSG", off,
                 (unsigned long long)value);
     CHECK_ERR(ipc_ring_attach_fd(&r, s.fd, IPC_PRODUCER), -EBADMSG);
     CHECK_EQ(th_fd_count(), fds);
-    CHECK_EQ(maps_now(), maps);
+    CHECK_EQ(th_maps_now(), maps);
     CHECK_OK(ipc_shm_close(&s));
     CHECK_OK(ipc_ring_unlink(g_name));
 }
@@ -879,16 +830,10 @@ TEST(ring_symlink_at_name) {
 
 /* ---- 3. full and empty, timeouts ---- */
 
-static void check_elapsed_50ms(int64_t t0, const char *what) {
-    int64_t el = ipc_time_now() - t0;
-    if (el < 50 * MS || el >= SEC)
-        th_fail(__FILE__, __LINE__, "%s: a 50 ms timeout took %.1f ms", what, ms_of(el));
-}
-
 static void check_fast(int64_t t0, const char *what) {
     int64_t el = ipc_time_now() - t0;
     if (el >= 50 * MS)
-        th_fail(__FILE__, __LINE__, "%s: a zero timeout took %.1f ms", what, ms_of(el));
+        th_fail(__FILE__, __LINE__, "%s: a zero timeout took %.1f ms", what, th_ms_of(el));
 }
 
 TEST(ring_empty_timeouts) {
@@ -903,21 +848,15 @@ TEST(ring_empty_timeouts) {
     t0 = ipc_time_now();
     CHECK_ERR(ipc_ring_recv(&c, buf, sizeof buf, 0), -EAGAIN);
     check_fast(t0, "recv");
-    t0 = ipc_time_now();
-    CHECK_ERR(ipc_ring_recv(&c, buf, sizeof buf, 50 * MS), -ETIMEDOUT);
-    check_elapsed_50ms(t0, "recv, no producer");
+    CHECK_TIMED(ipc_ring_recv(&c, buf, sizeof buf, 50 * MS), -ETIMEDOUT, 50);
     CHECK_OK(ipc_ring_attach_fd(&p, ipc_ring_fd(&c), IPC_PRODUCER));
     for (i = 0; i < 3; i++) {
         t0 = ipc_time_now();
         CHECK_ERR(ipc_ring_recv(&c, buf, sizeof buf, 0), -EAGAIN);
         CHECK_ERR(ipc_ring_peek(&c, &m, 0), -EAGAIN);
         check_fast(t0, "recv/peek");
-        t0 = ipc_time_now();
-        CHECK_ERR(ipc_ring_recv(&c, buf, sizeof buf, 50 * MS), -ETIMEDOUT);
-        check_elapsed_50ms(t0, "recv");
-        t0 = ipc_time_now();
-        CHECK_ERR(ipc_ring_peek(&c, &m, 50 * MS), -ETIMEDOUT);
-        check_elapsed_50ms(t0, "peek");
+        CHECK_TIMED(ipc_ring_recv(&c, buf, sizeof buf, 50 * MS), -ETIMEDOUT, 50);
+        CHECK_TIMED(ipc_ring_peek(&c, &m, 50 * MS), -ETIMEDOUT, 50);
         /* and it still works afterwards */
         send_msg(&p, (uint64_t)i, 33, 0);
         recv_msg(&c, (uint64_t)i, 33, 0);
@@ -943,12 +882,8 @@ TEST(ring_full_timeouts) {
         CHECK_ERR(ipc_ring_send(&p, buf, 1, 0), -EAGAIN);
         CHECK_ERR(ipc_ring_reserve(&p, 1, &m, 0), -EAGAIN);
         check_fast(t0, "send/reserve");
-        t0 = ipc_time_now();
-        CHECK_ERR(ipc_ring_send(&p, buf, 1, 50 * MS), -ETIMEDOUT);
-        check_elapsed_50ms(t0, "send");
-        t0 = ipc_time_now();
-        CHECK_ERR(ipc_ring_reserve(&p, 8, &m, 50 * MS), -ETIMEDOUT);
-        check_elapsed_50ms(t0, "reserve");
+        CHECK_TIMED(ipc_ring_send(&p, buf, 1, 50 * MS), -ETIMEDOUT, 50);
+        CHECK_TIMED(ipc_ring_reserve(&p, 8, &m, 50 * MS), -ETIMEDOUT, 50);
         if (round == 0) CHECK_OK(ipc_ring_attach_fd(&c, ipc_ring_fd(&p), IPC_CONSUMER));
         /* one record out: room for exactly one more record of 16 bytes */
         CHECK_EQ(ipc_ring_recv(&c, buf, sizeof buf, 0), 1);
@@ -977,6 +912,9 @@ TEST(ring_recv_buffer_too_small_keeps_message) {
     CHECK_ERR(ipc_ring_recv(&c, buf, 299, 0), -EMSGSIZE);
     CHECK_ERR(ipc_ring_recv(&c, buf, 1, 0), -EMSGSIZE);
     CHECK_ERR(ipc_ring_recv(&c, buf, 1, IPC_FOREVER), -EMSGSIZE);
+    /* regression (tests/fuzz): a refused recv peeked nothing, so there is nothing to
+       release; once this consumed the message unread */
+    CHECK_ERR(ipc_ring_release(&c), -EINVAL);
     CHECK_EQ(ipc_ring_peek(&c, &m, 0), 300); /* peek tells the size */
     msg_expect("peek", m, 300, 300, 1);
     CHECK_EQ(ipc_ring_recv(&c, buf, sizeof buf, 0), 300);
@@ -1057,7 +995,7 @@ TEST(ring_wraparound_contiguous) {
     uint64_t i, pos = 0;
     CHECK_OK(ipc_ring_create(&r, NULL, IPC_PRODUCER | IPC_CONSUMER, &o));
     for (i = 0; i < 400; i++) {
-        size_t len = 1 + (size_t)(mix64(i) % (cap / 2));
+        size_t len = 1 + (size_t)(th_mix64(i) % (cap / 2));
         int how = (int)(i % 3);
         if (how == 0) {
             send_msg(&r, i, len, 0);
@@ -1180,7 +1118,7 @@ static void streaming_producer(void *arg) {
     for (seq = 0;; seq++) {
         size_t len = small_len(seq);
         void *m;
-        if (rnd(&rs) % 2) {
+        if (th_rnd64(&rs) % 2) {
             msg_fill(buf, len, seq);
             CHECK_ERR(ipc_ring_send(&p, buf, len, IPC_FOREVER), 0);
         } else {
@@ -1205,7 +1143,7 @@ TEST_T(ring_producer_sigkill_random_moments, 40000) {
         uint32_t committed, got = 0;
         ssize_t n;
         pid_t pid;
-        int delay_us = (int)(rnd(&rs) % 30000), eat = (int)(rnd(&rs) % 3);
+        int delay_us = (int)(th_rnd64(&rs) % 30000), eat = (int)(th_rnd64(&rs) % 3);
         memset(g_sh, 0, sizeof *g_sh);
         g_variant = round;
         if (round & 1) {
@@ -1244,7 +1182,7 @@ TEST_T(ring_producer_sigkill_random_moments, 40000) {
                     round, got, (long long)n, ipc_strerror((int)n));
         if (t_pipe - t_last >= 1500 * MS)
             th_fail(__FILE__, __LINE__, "round %d: -EPIPE %.1f ms after the ring was drained",
-                    round, ms_of(t_pipe - t_last));
+                    round, th_ms_of(t_pipe - t_last));
         /* every committed message arrived: the kill may fall between a commit and its count */
         if (got != committed && got != committed + 1)
             th_fail(__FILE__, __LINE__, "round %d: received %u messages, %u were committed", round,
@@ -1516,8 +1454,8 @@ static void producer_sees_consumer_leave(int variant) {
     if (rc != -EPIPE || t1 - g_sh->t[0] >= limit)
         th_fail(__FILE__, __LINE__,
                 "blocked send: %d (%s) %.1f ms after the consumer %s (blocked %.1f ms)", rc,
-                ipc_strerror(rc), ms_of(t1 - g_sh->t[0]), variant ? "closed" : "died",
-                ms_of(t1 - t0));
+                ipc_strerror(rc), th_ms_of(t1 - g_sh->t[0]), variant ? "closed" : "died",
+                th_ms_of(t1 - t0));
     CHECK(t1 - t0 >= 100 * MS); /* it did block */
     if (variant) {
         CHECK_ERR(ipc_ring_send(&g_ring, buf, 1, 0), -EPIPE);
@@ -1593,7 +1531,7 @@ TEST(ring_producer_close_drains_then_epipe) {
     flag_wait(g_sh, 0, 1, 1000); /* (set just after the close that woke us) */
     if (t1 - g_sh->t[0] >= 1000 * MS)
         th_fail(__FILE__, __LINE__, "-EPIPE %.1f ms after the producer closed",
-                ms_of(t1 - g_sh->t[0]));
+                th_ms_of(t1 - g_sh->t[0]));
     kill(pid, SIGKILL);
     CHECK_EQ(th_join(pid, JOIN_MS), 128 + SIGKILL);
     CHECK_OK(ipc_ring_close(&g_ring));
@@ -1603,93 +1541,47 @@ TEST(ring_producer_close_drains_then_epipe) {
 /* ---- 6. a third process scribbles over the shared memory ---- */
 
 #define SCRIB_CAP (16 * KiB)
-#define SCRIB_MS  (RING_ASAN ? 600 : 700)
+#define SCRIB_MS  (TH_ASAN ? 600 : 700)
 
-enum { SC_MSGS, SC_BAD, SC_TIMEOUT, SC_PIPE, SC_SENT, SC_SEND_BAD, SC_WRITES, SC_REOPEN };
-
+/* Attach: 0, or -EBADMSG while the header is scribbled (after a 1 ms nap); anything else
+   fails. */
 static int scrib_attach(ipc_ring *r, int role) {
-    return g_variant ? ipc_ring_open(r, g_name, role) : ipc_ring_attach_fd(r, g_fd, role);
-}
-
-/* Fail unless a call with a 20 ms timeout came back well within a second. */
-static void scrib_timed(int64_t t0, const char *what, long long rc) {
-    int64_t el = ipc_time_now() - t0;
-    if (el >= 1000 * MS)
-        th_fail(__FILE__, __LINE__, "%s with a 20 ms timeout took %.1f ms (returned %lld)", what,
-                ms_of(el), rc);
+    int rc = g_variant ? ipc_ring_open(r, g_name, role) : ipc_ring_attach_fd(r, g_fd, role);
+    if (rc != 0 && rc != -EBADMSG)
+        th_fail(__FILE__, __LINE__, "re-attach role %d: %d (%s)", role, rc, ipc_strerror(rc));
+    if (rc != 0) th_sleep_ms(1);
+    return rc;
 }
 
 static void scrib_consumer(void *arg) {
-    unsigned char *buf = (unsigned char *)malloc(SCRIB_CAP);
-    const void *m;
+    unsigned char *buf = (unsigned char *)th_xmalloc(SCRIB_CAP);
     ipc_ring c;
     int have = 0;
     (void)arg;
-    CHECK(buf != NULL);
     flag_wait(g_sh, 0, 1, 3000); /* the producer attached */
     CHECK_OK(scrib_attach(&c, IPC_CONSUMER));
     have = 1;
     flag_set(g_sh, 1, 1);
     while (ipc_time_now() < g_end) {
-        int64_t t0;
         ssize_t n;
         if (!have) {
-            int rc = scrib_attach(&c, IPC_CONSUMER);
-            if (rc != 0 && rc != -EBADMSG)
-                th_fail(__FILE__, __LINE__, "consumer re-attach: %d (%s)", rc, ipc_strerror(rc));
-            __atomic_fetch_add(&g_sh->count[SC_REOPEN], 1, __ATOMIC_RELAXED);
-            if (rc != 0) {
-                th_sleep_ms(1);
-                continue;
-            }
+            th_scrib_count(&g_sh->sc.attaches);
+            if (scrib_attach(&c, IPC_CONSUMER) != 0) continue;
             have = 1;
         }
-        t0 = ipc_time_now();
-        if (rnd(&g_n) % 2) {
-            n = ipc_ring_recv(&c, buf, SCRIB_CAP, 20 * MS);
-        } else {
-            n = ipc_ring_peek(&c, &m, 20 * MS);
-            if (n > 0) {
-                memcpy(buf, m, (size_t)n <= SCRIB_CAP ? (size_t)n : SCRIB_CAP);
-                CHECK_ERR(ipc_ring_release(&c), 0);
-            }
-        }
-        scrib_timed(t0, "recv/peek", (long long)n);
-        if (n > 0) {
-            if ((size_t)n > ipc_ring_max_msg(&c))
-                th_fail(__FILE__, __LINE__, "recv returned %lld > max_msg", (long long)n);
-            __atomic_fetch_add(&g_sh->count[SC_MSGS], 1, __ATOMIC_RELAXED);
-        } else if (n == -EAGAIN || n == -ETIMEDOUT) {
-            __atomic_fetch_add(&g_sh->count[SC_TIMEOUT], 1, __ATOMIC_RELAXED);
-        } else if (n == -EPIPE) {
-            __atomic_fetch_add(&g_sh->count[SC_PIPE], 1, __ATOMIC_RELAXED);
-            th_sleep_ms(1);
-        } else if (n == -EBADMSG) {
-            __atomic_fetch_add(&g_sh->count[SC_BAD], 1, __ATOMIC_RELAXED);
-            /* poisoned: every call says so, at once */
-            t0 = ipc_time_now();
-            CHECK_ERR(ipc_ring_recv(&c, buf, SCRIB_CAP, 0), -EBADMSG);
-            CHECK_ERR(ipc_ring_recv(&c, buf, SCRIB_CAP, IPC_FOREVER), -EBADMSG);
-            CHECK_ERR(ipc_ring_peek(&c, &m, 20 * MS), -EBADMSG);
-            CHECK_ERR(ipc_ring_release(&c), -EBADMSG);
-            scrib_timed(t0, "poisoned calls", -EBADMSG);
-            CHECK_OK(ipc_ring_close(&c));
-            have = 0;
-        } else {
-            th_fail(__FILE__, __LINE__, "recv/peek: %lld (%s)", (long long)n, ipc_strerror((int)n));
-        }
+        n = th_ring_take(&c, buf, SCRIB_CAP, SCRIB_CAP, &g_n);
+        have = th_scrib_took(&g_sh->sc, &c, n, ipc_ring_max_msg(&c), 0, buf, SCRIB_CAP);
     }
     if (have) CHECK_OK(ipc_ring_close(&c));
     free(buf);
 }
 
 static void scrib_producer(void *arg) {
-    unsigned char *buf = (unsigned char *)malloc(SCRIB_CAP);
+    unsigned char *buf = (unsigned char *)th_xmalloc(SCRIB_CAP);
     uint64_t rs = 5;
     ipc_ring p;
     int have;
     (void)arg;
-    CHECK(buf != NULL);
     memset(buf, 0x5a, SCRIB_CAP);
     CHECK_OK(scrib_attach(&p, IPC_PRODUCER));
     have = 1;
@@ -1700,19 +1592,13 @@ static void scrib_producer(void *arg) {
         void *m;
         int rc;
         if (!have) {
-            rc = scrib_attach(&p, IPC_PRODUCER);
-            if (rc != 0 && rc != -EBADMSG)
-                th_fail(__FILE__, __LINE__, "producer re-attach: %d (%s)", rc, ipc_strerror(rc));
-            if (rc != 0) {
-                th_sleep_ms(1);
-                continue;
-            }
+            if (scrib_attach(&p, IPC_PRODUCER) != 0) continue;
             have = 1;
         }
-        if (rnd(&rs) % 64 == 0) th_sleep_ms(1); /* the consumer waits (and sleeps) too */
-        len = 1 + (size_t)(rnd(&rs) % (rnd(&rs) % 16 ? 200 : ipc_ring_max_msg(&p)));
+        if (th_rnd64(&rs) % 64 == 0) th_sleep_ms(1); /* the consumer waits (and sleeps) too */
+        len = 1 + (size_t)(th_rnd64(&rs) % (th_rnd64(&rs) % 16 ? 200 : ipc_ring_max_msg(&p)));
         t0 = ipc_time_now();
-        if (rnd(&rs) % 2) {
+        if (th_rnd64(&rs) % 2) {
             rc = ipc_ring_send(&p, buf, len, 20 * MS);
         } else {
             rc = ipc_ring_reserve(&p, len, &m, 20 * MS);
@@ -1721,21 +1607,7 @@ static void scrib_producer(void *arg) {
                 CHECK_ERR(ipc_ring_commit(&p, len), 0);
             }
         }
-        scrib_timed(t0, "send/reserve", rc);
-        if (rc == 0) {
-            __atomic_fetch_add(&g_sh->count[SC_SENT], 1, __ATOMIC_RELAXED);
-        } else if (rc == -EAGAIN || rc == -ETIMEDOUT) {
-        } else if (rc == -EPIPE) {
-            th_sleep_ms(1);
-        } else if (rc == -EBADMSG) {
-            __atomic_fetch_add(&g_sh->count[SC_SEND_BAD], 1, __ATOMIC_RELAXED);
-            CHECK_ERR(ipc_ring_send(&p, buf, 1, 0), -EBADMSG);
-            CHECK_ERR(ipc_ring_reserve(&p, 1, &m, IPC_FOREVER), -EBADMSG);
-            CHECK_OK(ipc_ring_close(&p));
-            have = 0;
-        } else {
-            th_fail(__FILE__, __LINE__, "send/reserve: %d (%s)", rc, ipc_strerror(rc));
-        }
+        have = th_scrib_sent(&g_sh->sc, &p, t0, rc, 1, buf);
     }
     if (have) CHECK_OK(ipc_ring_close(&p));
     free(buf);
@@ -1763,9 +1635,9 @@ static void scrib_writer(void *arg) {
     flag_wait(g_sh, 1, 1, 3000);
     th_sleep_ms(30); /* let some messages through first */
     while (ipc_time_now() < g_end) {
-        unsigned k = (unsigned)(rnd(&rs) % 16), burst = 1 + (unsigned)(rnd(&rs) % 4), b;
+        unsigned k = (unsigned)(th_rnd64(&rs) % 16), burst = 1 + (unsigned)(th_rnd64(&rs) % 4), b;
         for (b = 0; b < burst; b++) {
-            uint64_t v = rnd(&rs), old;
+            uint64_t v = th_rnd64(&rs), old;
             if (k < 4) { /* the positions and wake-up words */
                 size_t off = hot[v % (sizeof hot / sizeof hot[0])];
                 v >>= 8;
@@ -1792,7 +1664,7 @@ static void scrib_writer(void *arg) {
             } else { /* random data bytes */
                 mem[pg + (size_t)(v % SCRIB_CAP)] = (unsigned char)(v >> 32);
             }
-            __atomic_fetch_add(&g_sh->count[SC_WRITES], 1, __ATOMIC_RELAXED);
+            th_scrib_count(&g_sh->sc.writes);
         }
         if (++i % 8 == 0) { /* heal, so that re-attaching succeeds and the game goes on */
             uint64_t head;
@@ -1837,13 +1709,7 @@ static void scribble(int named) {
     CHECK_EQ(th_join(pp, SCRIB_MS + 5000), 0);
     CHECK_EQ(th_join(pw, SCRIB_MS + 5000), 0);
     /* it did something: messages went through, and corruption was seen */
-    if (g_sh->count[SC_MSGS] == 0 || g_sh->count[SC_BAD] == 0 || g_sh->count[SC_WRITES] < 100)
-        th_fail(__FILE__, __LINE__,
-                "messages %u, -EBADMSG %u, timeouts %u, -EPIPE %u, sent %u, send -EBADMSG %u, "
-                "writes %u, re-attaches %u",
-                g_sh->count[SC_MSGS], g_sh->count[SC_BAD], g_sh->count[SC_TIMEOUT],
-                g_sh->count[SC_PIPE], g_sh->count[SC_SENT], g_sh->count[SC_SEND_BAD],
-                g_sh->count[SC_WRITES], g_sh->count[SC_REOPEN]);
+    th_scrib_check(&g_sh->sc, g_sh->sc.msgs > 0 && g_sh->sc.bad > 0 && g_sh->sc.writes >= 100);
     if (named)
         CHECK_OK(ipc_ring_unlink(g_name));
     else
@@ -1872,7 +1738,7 @@ TEST(ring_no_fd_or_map_leaks) {
     CHECK_OK(ipc_ring_create(&a, NULL, IPC_PRODUCER, &o));
     CHECK_OK(ipc_ring_close(&a));
     fds = th_fd_count();
-    maps = maps_now();
+    maps = th_maps_now();
     th_name(g_name, sizeof g_name, "leak");
     th_name(other, sizeof other, "leak-other");
     for (i = 0; i < 20; i++) {
@@ -1906,9 +1772,9 @@ TEST(ring_no_fd_or_map_leaks) {
         close(pfd[0]);
         close(pfd[1]);
         CHECK_ERR(ipc_ring_attach_fd(&b, -1, IPC_PRODUCER), -EBADF);
-        if (th_fd_count() != fds || maps_now() != maps)
+        if (th_fd_count() != fds || th_maps_now() != maps)
             th_fail(__FILE__, __LINE__, "round %d: fds %d (were %d), maps %d (were %d)", i,
-                    th_fd_count(), fds, maps_now(), maps);
+                    th_fd_count(), fds, th_maps_now(), maps);
     }
     /* a poisoned handle closes cleanly too */
     CHECK_OK(ipc_ring_create(&a, g_name, IPC_PRODUCER | IPC_CONSUMER, &o));
@@ -1920,7 +1786,7 @@ TEST(ring_no_fd_or_map_leaks) {
     CHECK_OK(ipc_ring_close(&a));
     CHECK_OK(ipc_ring_unlink(g_name));
     CHECK_EQ(th_fd_count(), fds);
-    CHECK_EQ(maps_now(), maps);
+    CHECK_EQ(th_maps_now(), maps);
 }
 
 /* fd numbers open now, as a bitmap over 0..4095. */
@@ -2038,23 +1904,18 @@ TEST(ring_signal_storm_timeouts) {
     ipc_ring_opts o = opts_cap(4 * KiB);
     unsigned char buf[64];
     ipc_ring p;
-    int64_t t0;
     int i;
     g_sh = shared_map();
     CHECK_OK(ipc_ring_create(&g_ring, NULL, IPC_CONSUMER, &o));
     CHECK_OK(ipc_ring_attach_fd(&p, ipc_ring_fd(&g_ring), IPC_PRODUCER));
     th_storm_start();
     for (i = 0; i < 3; i++) {
-        t0 = ipc_time_now();
-        CHECK_ERR(ipc_ring_recv(&g_ring, buf, sizeof buf, 50 * MS), -ETIMEDOUT);
-        check_elapsed_50ms(t0, "recv in a signal storm");
+        CHECK_TIMED(ipc_ring_recv(&g_ring, buf, sizeof buf, 50 * MS), -ETIMEDOUT, 50);
     }
     while (ipc_ring_send(&p, buf, 8, 0) == 0) {
     }
     for (i = 0; i < 3; i++) {
-        t0 = ipc_time_now();
-        CHECK_ERR(ipc_ring_send(&p, buf, 8, 50 * MS), -ETIMEDOUT);
-        check_elapsed_50ms(t0, "send in a signal storm");
+        CHECK_TIMED(ipc_ring_send(&p, buf, 8, 50 * MS), -ETIMEDOUT, 50);
     }
     th_storm_stop();
     CHECK(th_storm_count() > 100);
@@ -2404,7 +2265,7 @@ TEST(ring_fork_inherited_fds_do_not_keep_dead_producer) {
             th_fail(__FILE__, __LINE__, "variant %d: B never returned", variant);
         if (g_sh->rc[0] != -EPIPE || g_sh->t[1] - t_kill >= 1500 * MS)
             th_fail(__FILE__, __LINE__, "variant %d: B's recv: %d (%s) %.1f ms after A died",
-                    variant, g_sh->rc[0], ipc_strerror(g_sh->rc[0]), ms_of(g_sh->t[1] - t_kill));
+                    variant, g_sh->rc[0], ipc_strerror(g_sh->rc[0]), th_ms_of(g_sh->t[1] - t_kill));
         if (variant) CHECK_OK(ipc_ring_unlink(g_name));
     }
     shared_unmap(g_sh);
