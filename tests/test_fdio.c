@@ -30,38 +30,13 @@ char *ptsname(int fd);
 
 /* ---- helpers ---- */
 
-/* Byte i of a stream: depends on i and seed, so a lost, repeated or reordered byte shows. */
-static unsigned char pat(size_t i, unsigned seed) {
-    uint32_t x = (uint32_t)i * 2654435761u + seed * 40503u;
-    x ^= x >> 15;
-    x *= 2246822519u;
-    x ^= x >> 13;
-    return (unsigned char)x;
-}
-
 static unsigned char *pat_buf(size_t len, unsigned seed) {
     unsigned char *b = (unsigned char *)malloc(len);
     size_t i;
     CHECK(b != NULL);
     for (i = 0; i < len; i++)
-        b[i] = pat(i, seed);
+        b[i] = th_pat(i, seed);
     return b;
-}
-
-/* Fail unless buf holds bytes [off, off+len) of stream `seed`. */
-static void pat_check(const unsigned char *buf, size_t off, size_t len, unsigned seed, int line) {
-    size_t i;
-    for (i = 0; i < len; i++)
-        if (buf[i] != pat(off + i, seed))
-            th_fail(__FILE__, line, "byte %zu of the stream: got 0x%02x, want 0x%02x", off + i,
-                    buf[i], pat(off + i, seed));
-}
-
-static uint32_t rnd(uint32_t *s) {
-    *s ^= *s << 13;
-    *s ^= *s >> 17;
-    *s ^= *s << 5;
-    return *s;
 }
 
 static void mk_pipe(int p[2]) {
@@ -75,18 +50,6 @@ static void mk_socketpair(int p[2]) {
 static void close_fd(int fd) {
     CHECK_EQ(close(fd), 0);
 }
-
-static int64_t elapsed_since(int64_t t0) {
-    return ipc_time_now() - t0;
-}
-
-#define CHECK_ELAPSED(t0, lo_ms, hi_ms)                                                            \
-    do {                                                                                           \
-        int64_t el_ = elapsed_since(t0);                                                           \
-        if (el_ < (int64_t)(lo_ms)*MS || el_ >= (int64_t)(hi_ms)*MS)                               \
-            th_fail(__FILE__, __LINE__, "took %.1f ms, want [%d, %d) ms", (double)el_ / 1e6,       \
-                    (int)(lo_ms), (int)(hi_ms));                                                   \
-    } while (0)
 
 static int fl_get(int fd) {
     int fl = fcntl(fd, F_GETFL);
@@ -109,13 +72,6 @@ static void mk_pty(int *master, int *slave) {
     CHECK_EQ(tcgetattr(*slave, &t), 0);
     cfmakeraw(&t);
     CHECK_EQ(tcsetattr(*slave, TCSANOW, &t), 0);
-}
-
-static int sigpipe_pending(void) {
-    sigset_t p;
-    sigemptyset(&p);
-    CHECK_EQ(sigpending(&p), 0);
-    return sigismember(&p, SIGPIPE) == 1;
 }
 
 /* ---- readers and writers that run in a child process ---- */
@@ -141,7 +97,7 @@ static void reader_child(void *arg) {
     unsigned n = 0;
     if (x->other >= 0) close_fd(x->other);
     while (got < x->len) {
-        size_t want = x->chunk ? x->chunk : 1 + rnd(&rs) % 4096, done = 0;
+        size_t want = x->chunk ? x->chunk : 1 + th_rnd32(&rs) % 4096, done = 0;
         ssize_t r;
         if (want > sizeof buf) want = sizeof buf;
         if (want > x->len - got) want = x->len - got;
@@ -150,7 +106,7 @@ static void reader_child(void *arg) {
             th_fail(__FILE__, __LINE__, "reader at %zu: read_exact(%zu) = %zd (%s), done %zu", got,
                     want, r, ipc_strerror((int)r), done);
         CHECK_EQ(done, want);
-        pat_check(buf, got, want, x->seed, __LINE__);
+        th_pat_check(__FILE__, __LINE__, buf, got, want, x->seed);
         got += want;
         if (x->pause_ms && ++n % (unsigned)x->every == 0) th_sleep_ms(x->pause_ms);
     }
@@ -300,7 +256,7 @@ static void storm_round(int write, int pipe_or_sock, int64_t timeout, unsigned s
         th_fail(__FILE__, __LINE__, "%s under signals = %zd (%s), done %zu",
                 write ? "write_all" : "read_exact", r, ipc_strerror((int)r), done);
     CHECK_EQ(done, len);
-    if (!write) pat_check(buf, 0, len, seed, __LINE__);
+    if (!write) th_pat_check(__FILE__, __LINE__, buf, 0, len, seed);
     if (n < 20) th_fail(__FILE__, __LINE__, "only %d signals during the transfer", n);
     close_fd(mine); /* a writer's reader sees EOF and exits */
     CHECK_EQ(th_join(pid, 3000), 0);
@@ -333,15 +289,15 @@ TEST(fdio_eintr_storm_timeouts_not_extended) {
     th_storm_start();
     t0 = ipc_time_now();
     r = ipc_fd_read_exact(p[0], buf, sizeof buf, 50 * MS, &done);
-    CHECK_ELAPSED(t0, 50, 500);
+    CHECK_WITHIN(t0, 50, 500);
     CHECK_ERR(r, -ETIMEDOUT);
     CHECK_EQ(done, 0);
     t0 = ipc_time_now();
     CHECK_ERR(ipc_fd_read_some(p[0], buf, sizeof buf, 50 * MS), -ETIMEDOUT);
-    CHECK_ELAPSED(t0, 50, 500);
+    CHECK_WITHIN(t0, 50, 500);
     t0 = ipc_time_now();
     CHECK_ERR(ipc_fd_wait(p[0], POLLIN, 50 * MS), -ETIMEDOUT);
-    CHECK_ELAPSED(t0, 50, 500);
+    CHECK_WITHIN(t0, 50, 500);
     n = th_storm_stop();
     CHECK(n >= 20);
     close_fd(p[0]);
@@ -374,7 +330,7 @@ static void epipe_child(void *arg) {
     CHECK_ERR(ipc_fd_write_all(p[1], big, sizeof big, 50 * MS, &done), -EPIPE);
     CHECK_EQ(done, 0);
     CHECK_ERR(ipc_fd_write_all(p[1], "x", 1, 0, NULL), -EPIPE);
-    CHECK(!sigpipe_pending());
+    CHECK(!th_sig_pending(SIGPIPE));
     close_fd(p[1]);
 }
 
@@ -419,7 +375,7 @@ TEST(fdio_epipe_after_partial_read) {
     CHECK_ERR(ipc_fd_write_all(p[1], buf, len, 3000 * MS, &done), -EPIPE);
     CHECK(done >= 100 * KiB);
     CHECK(done < len);
-    CHECK(!sigpipe_pending());
+    CHECK(!th_sig_pending(SIGPIPE));
     CHECK_EQ(th_join(pid, 3000), 0);
     close_fd(p[1]);
     free(buf);
@@ -458,7 +414,7 @@ TEST(fdio_epipe_sigpipe_blocked_mask_restored) {
         CHECK_ERR(ipc_fd_write_all(p[1], "abc", 3, 20 * MS, NULL), -EPIPE);
         mask_now(&after);
         mask_same(&before, &after, __LINE__);
-        CHECK(!sigpipe_pending()); /* the write's own SIGPIPE was not left behind */
+        CHECK(!th_sig_pending(SIGPIPE)); /* the write's own SIGPIPE was not left behind */
         close_fd(p[1]);
     }
     /* and the mask without SIGPIPE blocked is restored just as exactly */
@@ -485,13 +441,13 @@ TEST(fdio_epipe_callers_pending_sigpipe_kept) {
     sigaddset(&block, SIGPIPE);
     CHECK_EQ(sigprocmask(SIG_BLOCK, &block, NULL), 0);
     CHECK_EQ(raise(SIGPIPE), 0);
-    CHECK(sigpipe_pending());
+    CHECK(th_sig_pending(SIGPIPE));
     mk_pipe(p);
     close_fd(p[0]);
     CHECK_ERR(ipc_fd_write_all(p[1], "abc", 3, IPC_FOREVER, NULL), -EPIPE);
-    CHECK(sigpipe_pending());
+    CHECK(th_sig_pending(SIGPIPE));
     CHECK_EQ(sigtimedwait(&block, NULL, &zero), SIGPIPE);
-    CHECK(!sigpipe_pending());
+    CHECK(!th_sig_pending(SIGPIPE));
     close_fd(p[1]);
 }
 
@@ -508,17 +464,17 @@ TEST(fdio_done_reports_partial_write) {
     CHECK(cap > 0 && (size_t)cap < len);
     t0 = ipc_time_now();
     CHECK_ERR(ipc_fd_write_all(p[1], buf, len, 50 * MS, &done), -ETIMEDOUT);
-    CHECK_ELAPSED(t0, 50, 1000);
+    CHECK_WITHIN(t0, 50, 1000);
     CHECK_EQ(done, cap);
     /* nothing lost: the pipe holds exactly the first `done` bytes */
     CHECK_ERR(ipc_fd_read_exact(p[0], back, done, 1000 * MS, NULL), (ssize_t)done);
-    pat_check(back, 0, done, 41, __LINE__);
+    th_pat_check(__FILE__, __LINE__, back, 0, done, 41);
     CHECK_ERR(ipc_fd_wait(p[0], POLLIN, 0), -EAGAIN);
     /* "try once" moves what fits, then -EAGAIN */
     done = 0;
     t0 = ipc_time_now();
     CHECK_ERR(ipc_fd_write_all(p[1], buf, len, 0, &done), -EAGAIN);
-    CHECK_ELAPSED(t0, 0, 50);
+    CHECK_WITHIN(t0, 0, 50);
     CHECK_EQ(done, cap);
     close_fd(p[0]);
     close_fd(p[1]);
@@ -528,10 +484,10 @@ TEST(fdio_done_reports_partial_write) {
     done = 0;
     t0 = ipc_time_now();
     CHECK_ERR(ipc_fd_write_all(p[0], buf, len, 50 * MS, &done), -ETIMEDOUT);
-    CHECK_ELAPSED(t0, 50, 1000);
+    CHECK_WITHIN(t0, 50, 1000);
     CHECK(done > 0 && done < len);
     CHECK_ERR(ipc_fd_read_exact(p[1], back, done, 1000 * MS, NULL), (ssize_t)done);
-    pat_check(back, 0, done, 41, __LINE__);
+    th_pat_check(__FILE__, __LINE__, back, 0, done, 41);
     CHECK_ERR(ipc_fd_read_some(p[1], back, len, 0), -EAGAIN);
     close_fd(p[0]);
     close_fd(p[1]);
@@ -546,25 +502,25 @@ static void read_deadlines_on(int rfd, int wfd) {
     int64_t t0;
     t0 = ipc_time_now();
     CHECK_ERR(ipc_fd_read_exact(rfd, buf, 10, 50 * MS, &done), -ETIMEDOUT);
-    CHECK_ELAPSED(t0, 50, 1000);
+    CHECK_WITHIN(t0, 50, 1000);
     CHECK_EQ(done, 0);
     done = 99;
     t0 = ipc_time_now();
     CHECK_ERR(ipc_fd_read_exact(rfd, buf, 10, 0, &done), -EAGAIN);
-    CHECK_ELAPSED(t0, 0, 50);
+    CHECK_WITHIN(t0, 0, 50);
     CHECK_EQ(done, 0);
     t0 = ipc_time_now();
     CHECK_ERR(ipc_fd_read_some(rfd, buf, sizeof buf, 50 * MS), -ETIMEDOUT);
-    CHECK_ELAPSED(t0, 50, 1000);
+    CHECK_WITHIN(t0, 50, 1000);
     t0 = ipc_time_now();
     CHECK_ERR(ipc_fd_read_some(rfd, buf, sizeof buf, 0), -EAGAIN);
-    CHECK_ELAPSED(t0, 0, 50);
+    CHECK_WITHIN(t0, 0, 50);
     /* part of the data, then the deadline: *done has the part, the buffer holds it */
     CHECK_EQ(write(wfd, "abc", 3), 3);
     memset(buf, 0, sizeof buf);
     t0 = ipc_time_now();
     CHECK_ERR(ipc_fd_read_exact(rfd, buf, 10, 50 * MS, &done), -ETIMEDOUT);
-    CHECK_ELAPSED(t0, 50, 1000);
+    CHECK_WITHIN(t0, 50, 1000);
     CHECK_EQ(done, 3);
     CHECK(memcmp(buf, "abc", 3) == 0);
     CHECK_EQ(write(wfd, "def", 3), 3);
@@ -661,7 +617,7 @@ TEST(fdio_read_some) {
     int64_t t0;
     size_t i;
     for (i = 0; i < sizeof src; i++)
-        src[i] = pat(i, 51);
+        src[i] = th_pat(i, 51);
     mk_pipe(p);
     CHECK_EQ(write(p[1], src, 10), 10);
     CHECK_ERR(ipc_fd_read_some(p[0], buf, sizeof buf, IPC_FOREVER), 10);
@@ -676,7 +632,7 @@ TEST(fdio_read_some) {
     pid = th_spawn(write_then_exit, &p[1]);
     t0 = ipc_time_now();
     CHECK_ERR(ipc_fd_read_some(p[0], buf, sizeof buf, 3000 * MS), 7);
-    CHECK_ELAPSED(t0, 10, 2000);
+    CHECK_WITHIN(t0, 10, 2000);
     CHECK(memcmp(buf, "0123456", 7) == 0);
     CHECK_EQ(th_join(pid, 3000), 0);
     close_fd(p[1]);
@@ -705,7 +661,7 @@ TEST(fdio_wait) {
     CHECK_ERR(ipc_fd_wait(p[0], POLLIN, 0), -EAGAIN);
     t0 = ipc_time_now();
     CHECK_ERR(ipc_fd_wait(p[0], POLLIN, 50 * MS), -ETIMEDOUT);
-    CHECK_ELAPSED(t0, 50, 1000);
+    CHECK_WITHIN(t0, 50, 1000);
     r = ipc_fd_wait(p[1], POLLOUT, 0);
     CHECK(r > 0 && (r & POLLOUT));
     CHECK_EQ(write(p[1], "x", 1), 1);
@@ -721,7 +677,7 @@ TEST(fdio_wait) {
     t0 = ipc_time_now();
     r = ipc_fd_wait(p[0], POLLIN, 3000 * MS);
     CHECK(r > 0 && (r & POLLIN));
-    CHECK_ELAPSED(t0, 10, 2000);
+    CHECK_WITHIN(t0, 10, 2000);
     CHECK_EQ(th_join(pid, 3000), 0);
     /* the writer gone: POLLHUP, even if only POLLIN was asked for */
     close_fd(p[1]);
@@ -824,11 +780,11 @@ TEST(fdio_pty_read_exact_timeout) {
     CHECK_EQ(fl_get(s) & O_NONBLOCK, 0);
     t0 = ipc_time_now();
     CHECK_ERR(ipc_fd_read_exact(s, buf, 16, 50 * MS, &done), -ETIMEDOUT);
-    CHECK_ELAPSED(t0, 50, 1000);
+    CHECK_WITHIN(t0, 50, 1000);
     CHECK_EQ(done, 0);
     t0 = ipc_time_now();
     CHECK_ERR(ipc_fd_read_exact(s, buf, 16, 0, &done), -EAGAIN);
-    CHECK_ELAPSED(t0, 0, 50);
+    CHECK_WITHIN(t0, 0, 50);
     CHECK_ERR(ipc_fd_read_some(s, buf, 16, 0), -EAGAIN);
 
     CHECK_EQ(write(m, "0123456789", 10), 10);
@@ -840,7 +796,7 @@ TEST(fdio_pty_read_exact_timeout) {
     CHECK_EQ(write(m, "abcd", 4), 4);
     t0 = ipc_time_now();
     CHECK_ERR(ipc_fd_read_exact(s, buf, 10, 50 * MS, &done), -ETIMEDOUT);
-    CHECK_ELAPSED(t0, 50, 1000);
+    CHECK_WITHIN(t0, 50, 1000);
     CHECK_EQ(done, 4);
     CHECK(memcmp(buf, "abcd", 4) == 0);
 
@@ -856,7 +812,7 @@ TEST(fdio_pty_read_exact_timeout) {
     x.every = 8;
     pid = th_spawn(writer_child, &x);
     CHECK_ERR(ipc_fd_read_exact(s, buf, sizeof buf, 5000 * MS, &done), (ssize_t)sizeof buf);
-    pat_check(buf, 0, sizeof buf, 61, __LINE__);
+    th_pat_check(__FILE__, __LINE__, buf, 0, sizeof buf, 61);
     CHECK_EQ(th_join(pid, 3000), 0);
     CHECK_EQ(fl_get(s) & O_NONBLOCK, 0);
     close_fd(s);
@@ -930,7 +886,7 @@ static void pty_write_no_reader(void *arg) {
     t0 = ipc_time_now();
     r = ipc_fd_write_all(wfd, big, sizeof big, 50 * MS, &done);
     CHECK_ERR(r, -ETIMEDOUT);
-    CHECK_ELAPSED(t0, 50, 1000);
+    CHECK_WITHIN(t0, 50, 1000);
     CHECK(done > 0 && done < sizeof big);
 }
 
@@ -976,9 +932,9 @@ static void file_round(const char *dir) {
     CHECK_EQ(lseek(fd, 0, SEEK_CUR), (off_t)len + 100);
     CHECK_EQ(lseek(fd, 0, SEEK_SET), 0);
     CHECK_ERR(ipc_fd_read_exact(fd, back, len, 1000 * MS, &done), (ssize_t)len);
-    pat_check(back, 0, len, 81, __LINE__);
+    th_pat_check(__FILE__, __LINE__, back, 0, len, 81);
     CHECK_ERR(ipc_fd_read_exact(fd, back, 100, IPC_FOREVER, &done), 100);
-    pat_check(back, 0, 100, 81, __LINE__);
+    th_pat_check(__FILE__, __LINE__, back, 0, 100, 81);
     /* end of file is end of stream */
     CHECK_ERR(ipc_fd_read_exact(fd, back, 10, 1000 * MS, &done), -EPIPE);
     CHECK_EQ(done, 0);

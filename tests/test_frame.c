@@ -27,42 +27,6 @@
 
 /* ---- helpers ---- */
 
-/* Byte i of message `seed`: a lost, repeated, shifted or foreign byte shows. */
-static unsigned char pat(size_t i, uint32_t seed) {
-    uint32_t x = (uint32_t)i * 2654435761u + seed * 40503u + 0x9e3779b9u;
-    x ^= x >> 15;
-    x *= 2246822519u;
-    x ^= x >> 13;
-    return (unsigned char)x;
-}
-
-static void fill(unsigned char *b, size_t len, uint32_t seed) {
-    size_t i;
-    for (i = 0; i < len; i++)
-        b[i] = pat(i, seed);
-}
-
-static void pat_check(const unsigned char *b, size_t len, uint32_t seed, int line) {
-    size_t i;
-    for (i = 0; i < len; i++)
-        if (b[i] != pat(i, seed))
-            th_fail(__FILE__, line, "message %u (%zu bytes): byte %zu is 0x%02x, want 0x%02x",
-                    (unsigned)seed, len, i, b[i], pat(i, seed));
-}
-
-static unsigned char *xmalloc(size_t n) {
-    unsigned char *p = (unsigned char *)malloc(n ? n : 1);
-    CHECK(p != NULL);
-    return p;
-}
-
-static uint32_t rnd(uint32_t *s) {
-    *s ^= *s << 13;
-    *s ^= *s >> 17;
-    *s ^= *s << 5;
-    return *s;
-}
-
 static uint32_t rnd_seed(uint32_t seed) {
     return seed * 2654435761u + 12345u; /* never 0 for the seeds used here */
 }
@@ -109,9 +73,9 @@ static void raw_header(int fd, uint32_t len) {
 
 /* A whole frame of message `seed`, written raw. */
 static void raw_frame(int fd, size_t len, uint32_t seed) {
-    unsigned char *b = xmalloc(len + 4);
+    unsigned char *b = th_xmalloc(len + 4);
     put_le32(b, (uint32_t)len);
-    fill(b + 4, len, seed);
+    th_pat_fill(b + 4, len, seed);
     raw_write(fd, b, len + 4);
     free(b);
 }
@@ -124,26 +88,6 @@ static void frame_on(ipc_frame *f, int fd, uint32_t max_msg, unsigned flags) {
     CHECK_ERR(ipc_frame_init(f, fd, &o), 0);
 }
 
-static void sleep_us(long us) {
-    struct timespec ts;
-    ts.tv_sec = 0;
-    ts.tv_nsec = us * 1000;
-    while (nanosleep(&ts, &ts) != 0 && errno == EINTR) {
-    }
-}
-
-static int64_t elapsed_since(int64_t t0) {
-    return ipc_time_now() - t0;
-}
-
-#define CHECK_ELAPSED(t0, lo_ms, hi_ms)                                                            \
-    do {                                                                                           \
-        int64_t el_ = elapsed_since(t0);                                                           \
-        if (el_ < (int64_t)(lo_ms)*MS || el_ >= (int64_t)(hi_ms)*MS)                               \
-            th_fail(__FILE__, __LINE__, "took %.1f ms, want [%d, %d) ms", (double)el_ / 1e6,       \
-                    (int)(lo_ms), (int)(hi_ms));                                                   \
-    } while (0)
-
 /* Receive one message and insist it is message `seed` of len bytes. */
 #define CHECK_RECV(f, buf, cap, timeout, len, seed)                                                \
     do {                                                                                           \
@@ -151,21 +95,8 @@ static int64_t elapsed_since(int64_t t0) {
         if (rr_ != (ssize_t)(len))                                                                 \
             th_fail(__FILE__, __LINE__, "recv of message %u: %zd (%s), want %zu",                  \
                     (unsigned)(seed), rr_, ipc_strerror((int)rr_), (size_t)(len));                 \
-        pat_check((buf), (size_t)(len), (seed), __LINE__);                                         \
+        th_pat_check(__FILE__, __LINE__, (buf), 0, (size_t)(len), (seed));                         \
     } while (0)
-
-static int sigpipe_pending(void) {
-    sigset_t p;
-    sigemptyset(&p);
-    CHECK_EQ(sigpending(&p), 0);
-    return sigismember(&p, SIGPIPE) == 1;
-}
-
-/* A fresh directory for FIFOs: "/tmp/ipct-XXXXXX". */
-static void tmpdir_make(char *dir, size_t size) {
-    snprintf(dir, size, "/tmp/ipct-XXXXXX");
-    CHECK(mkdtemp(dir) != NULL);
-}
 
 static void tmpdir_remove(const char *dir) {
     static const char *const names[] = {"fifo", "fifo2"};
@@ -191,7 +122,7 @@ static void stream_open(stream *s, enum kind k) {
     int p[2];
     s->dir[0] = 0;
     if (k == K_FIFO) {
-        tmpdir_make(s->dir, sizeof s->dir);
+        th_tmpdir(s->dir, sizeof s->dir);
         snprintf(s->path, sizeof s->path, "%s/fifo", s->dir);
         CHECK_ERR(ipc_fifo_create(s->path, 0), 0);
         s->rfd = ipc_fifo_open(s->path, IPC_FIFO_READ, 0);
@@ -220,11 +151,11 @@ static void stream_close(stream *s) {
 /* A stream of n frames with random sizes (mostly small, a few far larger than a pipe),
    message k carrying pattern seed + k. */
 static size_t fuzz_size(uint32_t *s) {
-    uint32_t c = rnd(s) % 100;
-    if (c < 50) return rnd(s) % 101;
-    if (c < 85) return rnd(s) % 5001;
-    if (c < 97) return rnd(s) % 70001;
-    return 70000 + rnd(s) % 230001;
+    uint32_t c = th_rnd32(s) % 100;
+    if (c < 50) return th_rnd32(s) % 101;
+    if (c < 85) return th_rnd32(s) % 5001;
+    if (c < 97) return th_rnd32(s) % 70001;
+    return 70000 + th_rnd32(s) % 230001;
 }
 
 static unsigned char *frames_build(size_t n, uint32_t seed, size_t *sizes, size_t *total) {
@@ -235,10 +166,10 @@ static unsigned char *frames_build(size_t n, uint32_t seed, size_t *sizes, size_
         sizes[k] = fuzz_size(&s);
         len += 4 + sizes[k];
     }
-    b = xmalloc(len);
+    b = th_xmalloc(len);
     for (k = 0; k < n; k++) {
         put_le32(b + off, (uint32_t)sizes[k]);
-        fill(b + off + 4, sizes[k], seed + (uint32_t)k);
+        th_pat_fill(b + off + 4, sizes[k], seed + (uint32_t)k);
         off += 4 + sizes[k];
     }
     *total = len;
@@ -265,13 +196,13 @@ static void feeder_child(void *arg) {
     ssize_t r;
     if (x->other >= 0) close_fd(x->other);
     while (off < x->len) {
-        size_t n = rnd(&s) % 4 == 0 ? 1 + rnd(&s) % 8 : 1 + rnd(&s) % x->max_chunk;
+        size_t n = th_rnd32(&s) % 4 == 0 ? 1 + th_rnd32(&s) % 8 : 1 + th_rnd32(&s) % x->max_chunk;
         if (n > x->len - off) n = x->len - off;
         r = ipc_fd_write_all(x->fd, x->data + off, n, 5000 * MS, NULL);
         if (r == -EPIPE && x->may_be_cut) break;
         CHECK_ERR(r, (ssize_t)n);
         off += n;
-        if (x->pause_one_in && rnd(&s) % x->pause_one_in == 0) sleep_us(rnd(&s) % 200);
+        if (x->pause_one_in && th_rnd32(&s) % x->pause_one_in == 0) th_sleep_us(th_rnd32(&s) % 200);
     }
     close_fd(x->fd);
 }
@@ -300,12 +231,12 @@ static const size_t rt_sizes[] = {0, 1, 3, 4095, 4096, 65536, 1024 * 1024};
 
 /* Send every size in order as messages seed, seed+1, ... */
 static void send_sizes(int fd, uint32_t seed) {
-    unsigned char *m = xmalloc(MiB);
+    unsigned char *m = th_xmalloc(MiB);
     ipc_frame f;
     size_t k;
     frame_on(&f, fd, 0, 0);
     for (k = 0; k < NSIZES; k++) {
-        fill(m, rt_sizes[k], seed + (uint32_t)k);
+        th_pat_fill(m, rt_sizes[k], seed + (uint32_t)k);
         CHECK_ERR(ipc_frame_send(&f, m, rt_sizes[k], 5000 * MS), (ssize_t)rt_sizes[k]);
     }
     free(m);
@@ -313,7 +244,7 @@ static void send_sizes(int fd, uint32_t seed) {
 
 /* Receive them in order (into a buffer of exactly the largest size), then end of stream. */
 static void recv_sizes(int fd, uint32_t seed) {
-    unsigned char *m = xmalloc(MiB);
+    unsigned char *m = th_xmalloc(MiB);
     ipc_frame f;
     size_t k;
     frame_on(&f, fd, 0, 0);
@@ -378,7 +309,7 @@ TEST(frame_roundtrip_fifo) {
     char dir[64], path[128], path2[128];
     rt_arg a;
     pid_t pid;
-    tmpdir_make(dir, sizeof dir);
+    th_tmpdir(dir, sizeof dir);
     snprintf(path, sizeof path, "%s/fifo", dir);
     snprintf(path2, sizeof path2, "%s/fifo2", dir);
     CHECK_ERR(ipc_fifo_create(path, 0), 0);
@@ -407,7 +338,7 @@ TEST(frame_roundtrip_fifo) {
 /* Child: echo every message back over the same socket (one ipc_frame both ways). */
 static void echo_child(void *arg) {
     int *sv = (int *)arg;
-    unsigned char *m = xmalloc(MiB);
+    unsigned char *m = th_xmalloc(MiB);
     ipc_frame f;
     ssize_t r;
     close_fd(sv[0]);
@@ -421,7 +352,7 @@ static void echo_child(void *arg) {
 
 TEST(frame_roundtrip_socketpair) {
     int fds = th_fd_count(), sv[2];
-    unsigned char *m = xmalloc(MiB), *back = xmalloc(MiB);
+    unsigned char *m = th_xmalloc(MiB), *back = th_xmalloc(MiB);
     ipc_frame f;
     size_t k;
     pid_t pid;
@@ -431,7 +362,7 @@ TEST(frame_roundtrip_socketpair) {
     frame_on(&f, sv[0], 0, 0);
     for (k = 0; k < 2 * NSIZES; k++) { /* every size, then every size again */
         size_t len = rt_sizes[k % NSIZES];
-        fill(m, len, 300 + (uint32_t)k);
+        th_pat_fill(m, len, 300 + (uint32_t)k);
         CHECK_ERR(ipc_frame_send(&f, m, len, 5000 * MS), (ssize_t)len);
         CHECK_RECV(&f, back, MiB, 5000 * MS, len, 300 + (uint32_t)k);
     }
@@ -454,10 +385,10 @@ typedef struct duplex_arg {
 
 static void *duplex_sender(void *arg) {
     duplex_arg *d = (duplex_arg *)arg;
-    unsigned char *m = xmalloc(256 * KiB);
+    unsigned char *m = th_xmalloc(256 * KiB);
     size_t k;
     for (k = 0; k < d->n; k++) {
-        fill(m, d->sizes[k], 400 + (uint32_t)k);
+        th_pat_fill(m, d->sizes[k], 400 + (uint32_t)k);
         CHECK_ERR(ipc_frame_send(d->f, m, d->sizes[k], 5000 * MS), (ssize_t)d->sizes[k]);
     }
     free(m);
@@ -467,14 +398,14 @@ static void *duplex_sender(void *arg) {
 TEST(frame_socketpair_send_and_recv_threads) {
     int fds = th_fd_count(), sv[2];
     size_t sizes[40], k;
-    unsigned char *back = xmalloc(256 * KiB);
+    unsigned char *back = th_xmalloc(256 * KiB);
     uint32_t s = rnd_seed(4);
     ipc_frame f;
     duplex_arg d;
     pthread_t t;
     pid_t pid;
     for (k = 0; k < 40; k++)
-        sizes[k] = k % 4 == 0 ? rnd(&s) % 64 : rnd(&s) % (256 * KiB + 1);
+        sizes[k] = k % 4 == 0 ? th_rnd32(&s) % 64 : th_rnd32(&s) % (256 * KiB + 1);
     mk_socketpair(sv);
     pid = th_spawn(echo_child, sv);
     close_fd(sv[1]);
@@ -498,11 +429,11 @@ TEST(frame_socketpair_send_and_recv_threads) {
 
 static void send_child(void *arg) {
     int *p = (int *)arg;
-    unsigned char *m = xmalloc(0x030201);
+    unsigned char *m = th_xmalloc(0x030201);
     ipc_frame f;
     close_fd(p[0]);
     frame_on(&f, p[1], 0, 0);
-    fill(m, 0x030201, 501);
+    th_pat_fill(m, 0x030201, 501);
     CHECK_ERR(ipc_frame_send(&f, m, 0x030201, 5000 * MS), 0x030201);
     close_fd(p[1]);
     free(m);
@@ -511,20 +442,20 @@ static void send_child(void *arg) {
 /* What ipc_frame_send writes, read raw: le32(len) then the payload, nothing else. */
 TEST(frame_wire_format_send) {
     int fds = th_fd_count(), p[2];
-    unsigned char h[4], *b = xmalloc(0x030201);
+    unsigned char h[4], *b = th_xmalloc(0x030201);
     ipc_frame f;
     pid_t pid;
     mk_pipe(p);
     frame_on(&f, p[1], 0, 0);
     CHECK_ERR(ipc_frame_send(&f, NULL, 0, 0), 0);
     CHECK_ERR(ipc_frame_send(&f, "A", 1, 0), 1);
-    fill(b, 258, 500);
+    th_pat_fill(b, 258, 500);
     CHECK_ERR(ipc_frame_send(&f, b, 258, 0), 258);
     CHECK_EQ(queued(p[0]), 4 + 5 + 262);
     memset(b, 0xee, 300);
     CHECK_ERR(ipc_fd_read_exact(p[0], b, 4 + 5 + 262, 0, NULL), 4 + 5 + 262);
     CHECK(memcmp(b, "\0\0\0\0\1\0\0\0A\2\1\0\0", 13) == 0);
-    pat_check(b + 13, 258, 500, __LINE__);
+    th_pat_check(__FILE__, __LINE__, b + 13, 0, 258, 500);
     CHECK_ERR(ipc_fd_read_some(p[0], b, 1, 0), -EAGAIN);
     close_fd(p[0]);
     close_fd(p[1]);
@@ -535,7 +466,7 @@ TEST(frame_wire_format_send) {
     CHECK_ERR(ipc_fd_read_exact(p[0], h, 4, 5000 * MS, NULL), 4);
     CHECK(memcmp(h, "\1\2\3\0", 4) == 0);
     CHECK_ERR(ipc_fd_read_exact(p[0], b, 0x030201, 5000 * MS, NULL), 0x030201);
-    pat_check(b, 0x030201, 501, __LINE__);
+    th_pat_check(__FILE__, __LINE__, b, 0, 0x030201, 501);
     CHECK_ERR(ipc_fd_read_some(p[0], h, 1, 5000 * MS), -EPIPE); /* nothing after it */
     CHECK_EQ(th_join(pid, 5000), 0);
     close_fd(p[0]);
@@ -562,8 +493,8 @@ TEST(frame_wire_format_recv_raw) {
     CHECK_ERR(ipc_frame_recv(&f, buf, sizeof buf, 0), -EAGAIN);
     /* 0x0100 = 256 bytes: the second header byte counts 256s */
     put_le32(big, 256);
-    fill(big + 4, 256, 510);
-    m = xmalloc(256);
+    th_pat_fill(big + 4, 256, 510);
+    m = th_xmalloc(256);
     for (i = 0; i < 260; i += 13) {
         raw_write(p[1], big + i, i + 13 > 260 ? 260 - i : 13);
         if (i + 13 >= 260) break;
@@ -600,7 +531,7 @@ TEST(frame_wire_format_header_byte_order) {
    gets it whole, and the messages after it are in sync. */
 TEST(frame_emsgsize_stays_queued) {
     int fds = th_fd_count(), p[2];
-    unsigned char *buf = xmalloc(200);
+    unsigned char *buf = th_xmalloc(200);
     ipc_frame f;
     mk_pipe(p);
     frame_on(&f, p[0], 0, 0);
@@ -635,7 +566,7 @@ TEST(frame_emsgsize_stays_queued) {
    when valid frames follow. */
 TEST(frame_max_msg_recv_eproto) {
     int fds = th_fd_count(), p[2];
-    unsigned char *buf = xmalloc(4000);
+    unsigned char *buf = th_xmalloc(4000);
     ipc_frame f;
     mk_pipe(p);
     frame_on(&f, p[0], 1000, 0);
@@ -687,11 +618,11 @@ TEST(frame_max_msg_default) {
 /* The sender refuses len > max_msg before writing anything. */
 TEST(frame_max_msg_send_emsgsize) {
     int fds = th_fd_count(), p[2];
-    unsigned char *m = xmalloc((16u << 20) + 1);
+    unsigned char *m = th_xmalloc((16u << 20) + 1);
     ipc_frame f;
     mk_pipe(p);
     frame_on(&f, p[1], 1000, 0);
-    fill(m, 1001, 800);
+    th_pat_fill(m, 1001, 800);
     CHECK_ERR(ipc_frame_send(&f, m, 1001, 0), -EMSGSIZE);
     CHECK_ERR(ipc_frame_send(&f, m, 1001, IPC_FOREVER), -EMSGSIZE);
     CHECK_EQ(queued(p[0]), 0);
@@ -718,7 +649,7 @@ TEST(frame_max_msg_send_emsgsize) {
 TEST(frame_send_len_beyond_ssize_max) {
     static const size_t lens[] = {(size_t)SSIZE_MAX + 1, SIZE_MAX - 3, SIZE_MAX - 1, SIZE_MAX};
     int fds = th_fd_count(), p[2], bad = 0;
-    unsigned char *m = xmalloc(8192);
+    unsigned char *m = th_xmalloc(8192);
     char why[512];
     size_t i, at = 0;
     memset(m, 0x5a, 8192);
@@ -778,12 +709,12 @@ TEST(frame_recv_len_beyond_ssize_max) {
 /* IPC_FRAME_ATOMIC: at most PIPE_BUF bytes of frame, one write, all or nothing. */
 TEST(frame_atomic_limits) {
     int fds = th_fd_count(), p[2];
-    unsigned char *m = xmalloc(PIPE_BUF), *back = xmalloc(PIPE_BUF);
+    unsigned char *m = th_xmalloc(PIPE_BUF), *back = th_xmalloc(PIPE_BUF);
     ipc_frame f, plain;
     mk_pipe(p);
     frame_on(&f, p[1], 0, IPC_FRAME_ATOMIC);
     frame_on(&plain, p[1], 0, 0);
-    fill(m, PIPE_BUF, 900);
+    th_pat_fill(m, PIPE_BUF, 900);
     CHECK_ERR(ipc_frame_send(&f, m, PIPE_BUF - 3, 0), -EMSGSIZE);
     CHECK_ERR(ipc_frame_send(&f, m, PIPE_BUF - 3, IPC_FOREVER), -EMSGSIZE);
     CHECK_ERR(ipc_frame_send(&f, m, PIPE_BUF, 0), -EMSGSIZE);
@@ -793,7 +724,7 @@ TEST(frame_atomic_limits) {
     CHECK_ERR(ipc_frame_send(&plain, m, PIPE_BUF - 3, 0), PIPE_BUF - 3); /* fine without */
     CHECK_ERR(ipc_fd_read_exact(p[0], back, PIPE_BUF, 0, NULL), PIPE_BUF);
     CHECK_EQ(get_le32(back), PIPE_BUF - 4);
-    pat_check(back + 4, PIPE_BUF - 4, 900, __LINE__);
+    th_pat_check(__FILE__, __LINE__, back + 4, 0, PIPE_BUF - 4, 900);
     close_fd(p[0]);
     close_fd(p[1]);
     /* a full pipe: an atomic frame that does not fit leaves nothing behind */
@@ -809,7 +740,7 @@ TEST(frame_atomic_limits) {
     CHECK_ERR(ipc_frame_send(&f, m, 200, 0), 200);
     CHECK_ERR(ipc_fd_read_exact(p[0], back, 204, 0, NULL), 204);
     CHECK_EQ(get_le32(back), 200);
-    pat_check(back + 4, 200, 900, __LINE__);
+    th_pat_check(__FILE__, __LINE__, back + 4, 0, 200, 900);
     close_fd(p[0]);
     close_fd(p[1]);
     free(m);
@@ -822,7 +753,7 @@ TEST(frame_atomic_limits) {
 /* The writer closes inside a frame: -EPROTO, never a short message, and it stays so. */
 TEST(frame_truncated_at_eof) {
     int fds = th_fd_count(), p[2], cut;
-    unsigned char *buf = xmalloc(1000), hdr[4];
+    unsigned char *buf = th_xmalloc(1000), hdr[4];
     ipc_frame f;
     put_le32(hdr, 100);
     for (cut = 1; cut <= 4 + 99; cut++) {
@@ -833,9 +764,9 @@ TEST(frame_truncated_at_eof) {
         if (cut <= 4) {
             raw_write(p[1], hdr, (size_t)cut);
         } else {
-            unsigned char *fr = xmalloc(104);
+            unsigned char *fr = th_xmalloc(104);
             put_le32(fr, 100);
-            fill(fr + 4, 100, 1001);
+            th_pat_fill(fr + 4, 100, 1001);
             raw_write(p[1], fr, (size_t)cut);
             free(fr);
         }
@@ -857,7 +788,7 @@ static void half_frame_child(void *arg) {
     unsigned char b[4 + 5000];
     close_fd(p[0]);
     put_le32(b, 100000);
-    fill(b + 4, 5000, 1100);
+    th_pat_fill(b + 4, 5000, 1100);
     raw_write(p[1], b, sizeof b);
     th_sleep_ms(30);
     close_fd(p[1]);
@@ -865,7 +796,7 @@ static void half_frame_child(void *arg) {
 
 TEST(frame_truncated_while_waiting) {
     int fds = th_fd_count(), p[2], kind;
-    unsigned char *buf = xmalloc(100000);
+    unsigned char *buf = th_xmalloc(100000);
     ipc_frame f;
     pid_t pid;
     for (kind = 0; kind < 2; kind++) {
@@ -925,7 +856,7 @@ static void epipe_child(void *arg) {
     static unsigned char big[1024 * 1024];
     struct sigaction sa;
     int kind, p[2];
-    unsigned char *part = xmalloc(100);
+    unsigned char *part = th_xmalloc(100);
     ipc_frame f;
     (void)arg;
     memset(&sa, 0, sizeof sa);
@@ -958,7 +889,7 @@ static void epipe_child(void *arg) {
         CHECK_ERR(ipc_frame_send(&f, "x", 1, 0), -EPIPE);
         close_fd(p[1]);
     }
-    CHECK(!sigpipe_pending());
+    CHECK(!th_sig_pending(SIGPIPE));
     free(part);
 }
 
@@ -980,10 +911,10 @@ static void recv_deadlines(int fd) {
     frame_on(&f, fd, 0, 0);
     t0 = ipc_time_now();
     CHECK_ERR(ipc_frame_recv(&f, buf, sizeof buf, 0), -EAGAIN);
-    CHECK_ELAPSED(t0, 0, 100);
+    CHECK_WITHIN(t0, 0, 100);
     t0 = ipc_time_now();
     CHECK_ERR(ipc_frame_recv(&f, buf, sizeof buf, 50 * MS), -ETIMEDOUT);
-    CHECK_ELAPSED(t0, 50, 1000);
+    CHECK_WITHIN(t0, 50, 1000);
     CHECK_ERR(ipc_frame_pending(&f), -ENOMSG);
 }
 
@@ -1006,7 +937,7 @@ TEST(frame_recv_fifo_before_writer) {
     char dir[64], path[128];
     unsigned char buf[16];
     ipc_frame f;
-    tmpdir_make(dir, sizeof dir);
+    th_tmpdir(dir, sizeof dir);
     snprintf(path, sizeof path, "%s/fifo", dir);
     CHECK_ERR(ipc_fifo_create(path, 0), 0);
     rfd = ipc_fifo_open(path, IPC_FIFO_READ, 0);
@@ -1028,11 +959,11 @@ TEST(frame_recv_fifo_before_writer) {
    carries on and returns the whole message. */
 TEST(frame_recv_resume_payload) {
     int fds = th_fd_count(), p[2], kind;
-    unsigned char *fr = xmalloc(1004), *buf = xmalloc(1000);
+    unsigned char *fr = th_xmalloc(1004), *buf = th_xmalloc(1000);
     ipc_frame f;
     int64_t t0;
     put_le32(fr, 1000);
-    fill(fr + 4, 1000, 1400);
+    th_pat_fill(fr + 4, 1000, 1400);
     for (kind = 0; kind < 2; kind++) {
         if (kind)
             mk_socketpair(p);
@@ -1046,7 +977,7 @@ TEST(frame_recv_resume_payload) {
         CHECK_EQ(queued(p[0]), 0); /* what arrived was taken */
         t0 = ipc_time_now();
         CHECK_ERR(ipc_frame_recv(&f, buf, 1000, 50 * MS), -ETIMEDOUT);
-        CHECK_ELAPSED(t0, 50, 1000);
+        CHECK_WITHIN(t0, 50, 1000);
         CHECK_ERR(ipc_frame_pending(&f), 1000);
         raw_write(p[1], fr + 504, 200);
         CHECK_ERR(ipc_frame_recv(&f, buf, 1000, 20 * MS), -ETIMEDOUT);
@@ -1102,12 +1033,12 @@ static int resume_ready[2]; /* the child writes a byte: the first part is in the
 static void resume_writer(void *arg) {
     int *p = (int *)arg;
     size_t len = 256 * KiB;
-    unsigned char *fr = xmalloc(len + 4), c;
+    unsigned char *fr = th_xmalloc(len + 4), c;
     close_fd(p[0]);
     close_fd(resume_go[1]);
     close_fd(resume_ready[0]);
     put_le32(fr, (uint32_t)len);
-    fill(fr + 4, len, 1500);
+    th_pat_fill(fr + 4, len, 1500);
     raw_write(p[1], fr, 4 + 100 * KiB);
     raw_write(resume_ready[1], "r", 1);
     close_fd(resume_ready[1]);
@@ -1120,7 +1051,7 @@ static void resume_writer(void *arg) {
 
 TEST(frame_recv_resume_across_processes) {
     int fds = th_fd_count(), p[2];
-    unsigned char *buf = xmalloc(256 * KiB);
+    unsigned char *buf = th_xmalloc(256 * KiB);
     ipc_frame f;
     pid_t pid;
     ssize_t r;
@@ -1161,7 +1092,7 @@ TEST(frame_recv_resume_across_processes) {
 static uint32_t one_seed;
 static void one_frame_reader(void *arg) {
     int *p = (int *)arg;
-    unsigned char *buf = xmalloc(128 * KiB);
+    unsigned char *buf = th_xmalloc(128 * KiB);
     ipc_frame f;
     close_fd(p[1]);
     frame_on(&f, p[0], 0, 0);
@@ -1171,40 +1102,45 @@ static void one_frame_reader(void *arg) {
     free(buf);
 }
 
+/* Finish the cut send of m (64 KiB) on f into the pipe p while a one_frame_reader reads it
+   whole; closes both ends. */
+static void finish_for_reader(ipc_frame *f, int p[2], const unsigned char *m) {
+    pid_t pid = th_spawn(one_frame_reader, p);
+    close_fd(p[0]);
+    CHECK_ERR(ipc_frame_send(f, m, 64 * KiB, 5000 * MS), 64 * KiB);
+    close_fd(p[1]);
+    CHECK_EQ(th_join(pid, 5000), 0);
+}
+
 /* A 64 KiB frame into a 4 KiB pipe: the send stops partway; another message meanwhile is
    -EINVAL; the same message again finishes it once a reader drains the pipe. */
 TEST(frame_send_resume) {
     int fds = th_fd_count(), p[2], blocking;
-    unsigned char *m = xmalloc(64 * KiB), *other = xmalloc(64 * KiB);
+    unsigned char *m = th_xmalloc(64 * KiB), *other = th_xmalloc(64 * KiB);
     ipc_frame f;
     int64_t t0;
-    pid_t pid;
-    fill(other, 64 * KiB, 1601);
+    th_pat_fill(other, 64 * KiB, 1601);
     for (blocking = 0; blocking < 2; blocking++) {
         int q;
         one_seed = 1600 + (uint32_t)blocking;
-        fill(m, 64 * KiB, one_seed);
+        th_pat_fill(m, 64 * KiB, one_seed);
         mk_pipe(p);
         CHECK_ERR(ipc_pipe_set_capacity(p[1], 4096), 4096);
         if (!blocking) CHECK_OK(ipc_fd_set_nonblock(p[1], 1));
         frame_on(&f, p[1], 0, 0);
         t0 = ipc_time_now();
         CHECK_ERR(ipc_frame_send(&f, m, 64 * KiB, 0), -EAGAIN);
-        CHECK_ELAPSED(t0, 0, 100);
+        CHECK_WITHIN(t0, 0, 100);
         q = queued(p[0]);
         CHECK(q > 0 && q < (int)(64 * KiB));
         t0 = ipc_time_now();
         CHECK_ERR(ipc_frame_send(&f, m, 64 * KiB, 50 * MS), -ETIMEDOUT);
-        CHECK_ELAPSED(t0, 50, 1000);
+        CHECK_WITHIN(t0, 50, 1000);
         CHECK_ERR(ipc_frame_send(&f, other, 10, 0), -EINVAL);
         CHECK_ERR(ipc_frame_send(&f, NULL, 0, 0), -EINVAL);
         CHECK_ERR(ipc_frame_send(&f, other, 64 * KiB - 1, 0), -EINVAL);
         CHECK_EQ(queued(p[0]), q); /* none of them wrote anything */
-        pid = th_spawn(one_frame_reader, p);
-        close_fd(p[0]);
-        CHECK_ERR(ipc_frame_send(&f, m, 64 * KiB, 5000 * MS), 64 * KiB);
-        close_fd(p[1]);
-        CHECK_EQ(th_join(pid, 5000), 0);
+        finish_for_reader(&f, p, m);
     }
     free(m);
     free(other);
@@ -1215,12 +1151,11 @@ TEST(frame_send_resume) {
    whose tail would otherwise complete the first message's header and head. */
 TEST(frame_send_resume_other_buffer_same_length) {
     int fds = th_fd_count(), p[2], q;
-    unsigned char *m = xmalloc(64 * KiB), *other = xmalloc(64 * KiB);
+    unsigned char *m = th_xmalloc(64 * KiB), *other = th_xmalloc(64 * KiB);
     ipc_frame f;
-    pid_t pid;
     one_seed = 1650;
-    fill(m, 64 * KiB, one_seed);
-    fill(other, 64 * KiB, 1651);
+    th_pat_fill(m, 64 * KiB, one_seed);
+    th_pat_fill(other, 64 * KiB, 1651);
     mk_pipe(p);
     CHECK_ERR(ipc_pipe_set_capacity(p[1], 4096), 4096);
     frame_on(&f, p[1], 0, 0);
@@ -1229,11 +1164,7 @@ TEST(frame_send_resume_other_buffer_same_length) {
     CHECK(q > 0);
     CHECK_ERR(ipc_frame_send(&f, other, 64 * KiB, 0), -EINVAL);
     CHECK_EQ(queued(p[0]), q);
-    pid = th_spawn(one_frame_reader, p);
-    close_fd(p[0]);
-    CHECK_ERR(ipc_frame_send(&f, m, 64 * KiB, 5000 * MS), 64 * KiB);
-    close_fd(p[1]);
-    CHECK_EQ(th_join(pid, 5000), 0);
+    finish_for_reader(&f, p, m);
     free(m);
     free(other);
     CHECK_EQ(th_fd_count(), fds);
@@ -1242,7 +1173,7 @@ TEST(frame_send_resume_other_buffer_same_length) {
 /* A send that times out with nothing written leaves nothing to resume. */
 TEST(frame_send_deadlines) {
     int fds = th_fd_count(), p[2], kind;
-    unsigned char *fillb = xmalloc(MiB);
+    unsigned char *fillb = th_xmalloc(MiB);
     ipc_frame f;
     int64_t t0;
     memset(fillb, 0, MiB);
@@ -1257,10 +1188,10 @@ TEST(frame_send_deadlines) {
         frame_on(&f, p[1], 0, kind ? 0 : IPC_FRAME_ATOMIC);
         t0 = ipc_time_now();
         CHECK_ERR(ipc_frame_send(&f, "abc", 3, 0), -EAGAIN);
-        CHECK_ELAPSED(t0, 0, 100);
+        CHECK_WITHIN(t0, 0, 100);
         t0 = ipc_time_now();
         CHECK_ERR(ipc_frame_send(&f, "abcd", 4, 50 * MS), -ETIMEDOUT);
-        CHECK_ELAPSED(t0, 50, 1000);
+        CHECK_WITHIN(t0, 50, 1000);
         CHECK_ERR(ipc_frame_send(&f, NULL, 0, 0), -EAGAIN); /* not -EINVAL */
         close_fd(p[0]);
         close_fd(p[1]);
@@ -1274,7 +1205,7 @@ TEST(frame_send_deadlines) {
 static size_t nb_sizes[30], nb_max;
 static void slow_reader(void *arg) {
     int *p = (int *)arg;
-    unsigned char *buf = xmalloc(nb_max);
+    unsigned char *buf = th_xmalloc(nb_max);
     ipc_frame f;
     size_t k;
     close_fd(p[1]);
@@ -1290,7 +1221,7 @@ static void slow_reader(void *arg) {
 
 /* Send 30 frames of up to max bytes on the non-blocking p[1] to a slow reader on p[0]. */
 static void poll_loop_send(int p[2], size_t max) {
-    unsigned char *m = xmalloc(max);
+    unsigned char *m = th_xmalloc(max);
     uint32_t s = rnd_seed(17);
     int eagain = 0;
     ipc_frame f;
@@ -1298,7 +1229,7 @@ static void poll_loop_send(int p[2], size_t max) {
     pid_t pid;
     nb_max = max;
     for (k = 0; k < 30; k++)
-        nb_sizes[k] = rnd(&s) % (max + 1);
+        nb_sizes[k] = th_rnd32(&s) % (max + 1);
     nb_sizes[0] = max;
     CHECK_OK(ipc_fd_set_nonblock(p[1], 1));
     pid = th_spawn(slow_reader, p);
@@ -1306,7 +1237,7 @@ static void poll_loop_send(int p[2], size_t max) {
     frame_on(&f, p[1], 0, 0);
     for (k = 0; k < 30; k++) {
         ssize_t r;
-        fill(m, nb_sizes[k], 1700 + (uint32_t)k);
+        th_pat_fill(m, nb_sizes[k], 1700 + (uint32_t)k);
         while ((r = ipc_frame_send(&f, m, nb_sizes[k], 0)) == -EAGAIN) {
             struct pollfd pf;
             eagain++;
@@ -1350,7 +1281,7 @@ TEST(frame_send_nonblocking_socket_small_buffer) {
    many -EAGAIN came in the middle of a frame. */
 static int recv_frames(int fd, size_t n, const size_t *sizes, uint32_t seed, int nonblock) {
     size_t cap = 300 * KiB, k;
-    unsigned char *buf = xmalloc(cap);
+    unsigned char *buf = th_xmalloc(cap);
     int mid = 0;
     ipc_frame f;
     ssize_t r;
@@ -1373,7 +1304,7 @@ static int recv_frames(int fd, size_t n, const size_t *sizes, uint32_t seed, int
         if (r != (ssize_t)sizes[k])
             th_fail(__FILE__, __LINE__, "frame %zu of %zu: %zd (%s), want %zu bytes", k, n, r,
                     ipc_strerror((int)r), sizes[k]);
-        pat_check(buf, sizes[k], seed + (uint32_t)k, __LINE__);
+        th_pat_check(__FILE__, __LINE__, buf, 0, sizes[k], seed + (uint32_t)k);
     }
     free(buf);
     return mid;
@@ -1434,42 +1365,42 @@ TEST(frame_fuzz_chunking_nonblocking) {
 
 static unsigned char *garbage_build(uint32_t seed, size_t *len) {
     uint32_t s = rnd_seed(seed);
-    size_t target = rnd(&s) % 4000, n = 0, i;
-    unsigned char *b = xmalloc(target + 600);
+    size_t target = th_rnd32(&s) % 4000, n = 0, i;
+    unsigned char *b = th_xmalloc(target + 600);
     if (seed % 5 == 0) { /* pure noise */
         for (n = 0; n < target % 64; n++)
-            b[n] = (unsigned char)rnd(&s);
+            b[n] = (unsigned char)th_rnd32(&s);
         *len = n;
         return b;
     }
     while (n < target) {
-        uint32_t c = rnd(&s) % (seed % 5 == 1 ? 14 : 20), L; /* 1 in 5: frames only */
+        uint32_t c = th_rnd32(&s) % (seed % 5 == 1 ? 14 : 20), L; /* 1 in 5: frames only */
         if (c < 14) { /* a frame: mostly fits the small buffer, some only the large one */
-            L = rnd(&s) % 3 ? rnd(&s) % (G_CAP + 1) : rnd(&s) % (G_MAX + 1);
-            if (c == 0 && seed % 5 != 1) L = G_MAX + 1 + rnd(&s) % 50; /* one too many */
+            L = th_rnd32(&s) % 3 ? th_rnd32(&s) % (G_CAP + 1) : th_rnd32(&s) % (G_MAX + 1);
+            if (c == 0 && seed % 5 != 1) L = G_MAX + 1 + th_rnd32(&s) % 50; /* one too many */
             put_le32(b + n, L);
             n += 4;
             for (i = 0; i < L; i++)
-                b[n++] = (unsigned char)rnd(&s);
+                b[n++] = (unsigned char)th_rnd32(&s);
         } else if (c < 17) { /* junk */
-            L = 1 + rnd(&s) % 7;
+            L = 1 + th_rnd32(&s) % 7;
             for (i = 0; i < L; i++)
-                b[n++] = (unsigned char)rnd(&s);
+                b[n++] = (unsigned char)th_rnd32(&s);
         } else if (c < 18) { /* a wild header */
-            put_le32(b + n, rnd(&s));
+            put_le32(b + n, th_rnd32(&s));
             n += 4;
         } else if (c < 19) { /* a frame cut off: the stream ends there */
-            L = 1 + rnd(&s) % G_MAX;
+            L = 1 + th_rnd32(&s) % G_MAX;
             put_le32(b + n, L);
             n += 4;
-            L = rnd(&s) % L;
+            L = th_rnd32(&s) % L;
             for (i = 0; i < L; i++)
-                b[n++] = (unsigned char)rnd(&s);
+                b[n++] = (unsigned char)th_rnd32(&s);
             break;
         } else { /* a header cut off */
-            L = 1 + rnd(&s) % 3;
+            L = 1 + th_rnd32(&s) % 3;
             for (i = 0; i < L; i++)
-                b[n++] = (unsigned char)(rnd(&s) % 8);
+                b[n++] = (unsigned char)(th_rnd32(&s) % 8);
             break;
         }
     }
@@ -1518,7 +1449,7 @@ static ssize_t recv_poll(ipc_frame *f, int fd, unsigned char *buf, size_t cap, i
 }
 
 static void garbage_check(int fd, const unsigned char *d, size_t len, int nonblock, gcounts *c) {
-    unsigned char *buf = xmalloc(G_MAX + G_GUARD);
+    unsigned char *buf = th_xmalloc(G_MAX + G_GUARD);
     model m;
     ipc_frame f;
     size_t cap = G_CAP, i, calls = 0;
@@ -1619,7 +1550,7 @@ TEST(frame_fuzz_garbage_chunked) {
 
 static size_t aw_len(uint32_t *s, unsigned seq) {
     if (seq == 0) return PIPE_BUF - 4; /* the largest atomic frame, once each */
-    return 3 + rnd(s) % (PIPE_BUF - 4 - 3 + 1);
+    return 3 + th_rnd32(s) % (PIPE_BUF - 4 - 3 + 1);
 }
 
 static const char *aw_path;
@@ -1634,7 +1565,7 @@ static void atomic_writer(void *arg) {
     CHECK_ERR(ipc_frame_send(&f, m, PIPE_BUF - 3, 0), -EMSGSIZE);
     for (seq = 0; seq < AW_FRAMES; seq++) {
         size_t len = aw_len(&s, seq);
-        fill(m, len, w * 65536 + seq);
+        th_pat_fill(m, len, w * 65536 + seq);
         m[0] = (unsigned char)w;
         m[1] = (unsigned char)seq;
         m[2] = (unsigned char)(seq >> 8);
@@ -1651,7 +1582,7 @@ TEST_T(frame_atomic_fifo_many_writers, 30000) {
     unsigned char buf[PIPE_BUF];
     char dir[64], path[128];
     ipc_frame f;
-    tmpdir_make(dir, sizeof dir);
+    th_tmpdir(dir, sizeof dir);
     snprintf(path, sizeof path, "%s/fifo", dir);
     CHECK_ERR(ipc_fifo_create(path, 0), 0);
     rfd = ipc_fifo_open(path, IPC_FIFO_READ, 0);
@@ -1679,10 +1610,10 @@ TEST_T(frame_atomic_fifo_many_writers, 30000) {
                     w >= 1 && w <= AW_WRITERS ? next[w] : 0);
         want = aw_len(&rs[w], seq);
         CHECK_EQ(r, want);
-        buf[0] = pat(0, w * 65536 + seq);
-        buf[1] = pat(1, w * 65536 + seq);
-        buf[2] = pat(2, w * 65536 + seq);
-        pat_check(buf, want, w * 65536 + seq, __LINE__);
+        buf[0] = th_pat(0, w * 65536 + seq);
+        buf[1] = th_pat(1, w * 65536 + seq);
+        buf[2] = th_pat(2, w * 65536 + seq);
+        th_pat_check(__FILE__, __LINE__, buf, 0, want, w * 65536 + seq);
         next[w]++;
     }
     for (i = 1; i <= AW_WRITERS; i++)
@@ -1707,42 +1638,49 @@ typedef struct storm_arg {
 
 #define STORM_N 8
 
-static void storm_sender(void *arg) {
-    storm_arg *a = (storm_arg *)arg;
-    unsigned char *m = xmalloc(MiB);
-    ipc_frame f;
-    int k;
+/* A storm child's start: close the parent's end, start a storm of its own if asked, frame
+   its end. Returns a buffer of 1 MiB. */
+static unsigned char *storm_begin(storm_arg *a, ipc_frame *f) {
+    unsigned char *m = th_xmalloc(MiB);
     if (a->other >= 0) close_fd(a->other);
     if (a->storm) th_storm_start();
-    frame_on(&f, a->fd, 0, 0);
-    for (k = 0; k < STORM_N; k++) {
-        fill(m, MiB - (size_t)k, 2300 + (uint32_t)k);
-        CHECK_ERR(ipc_frame_send(&f, m, MiB - (size_t)k, k % 2 ? 5000 * MS : IPC_FOREVER),
-                  (ssize_t)(MiB - (size_t)k));
-        if (a->pause_ms) th_sleep_ms(a->pause_ms);
-    }
+    frame_on(f, a->fd, 0, 0);
+    return m;
+}
+
+/* A storm child's end: its own storm came (20 signals at least), its end closed. */
+static void storm_end(storm_arg *a, unsigned char *m) {
     if (a->storm) CHECK(th_storm_stop() >= 20);
     close_fd(a->fd);
     free(m);
 }
 
+static void storm_sender(void *arg) {
+    storm_arg *a = (storm_arg *)arg;
+    ipc_frame f;
+    unsigned char *m = storm_begin(a, &f);
+    int k;
+    for (k = 0; k < STORM_N; k++) {
+        th_pat_fill(m, MiB - (size_t)k, 2300 + (uint32_t)k);
+        CHECK_ERR(ipc_frame_send(&f, m, MiB - (size_t)k, k % 2 ? 5000 * MS : IPC_FOREVER),
+                  (ssize_t)(MiB - (size_t)k));
+        if (a->pause_ms) th_sleep_ms(a->pause_ms);
+    }
+    storm_end(a, m);
+}
+
 static void storm_receiver(void *arg) {
     storm_arg *a = (storm_arg *)arg;
-    unsigned char *m = xmalloc(MiB);
     ipc_frame f;
+    unsigned char *m = storm_begin(a, &f);
     int k;
-    if (a->other >= 0) close_fd(a->other);
-    if (a->storm) th_storm_start();
-    frame_on(&f, a->fd, 0, 0);
     for (k = 0; k < STORM_N; k++) {
         CHECK_RECV(&f, m, MiB, k % 2 ? 5000 * MS : IPC_FOREVER, MiB - (size_t)k,
                    2300 + (uint32_t)k);
         if (a->pause_ms) th_sleep_ms(a->pause_ms);
     }
     CHECK_ERR(ipc_frame_recv(&f, m, MiB, 5000 * MS), -EPIPE);
-    if (a->storm) CHECK(th_storm_stop() >= 20);
-    close_fd(a->fd);
-    free(m);
+    storm_end(a, m);
 }
 
 TEST_T(frame_signal_storm, 30000) {
@@ -1819,7 +1757,7 @@ static const char py_sender[] = "import struct, sys\n"
 TEST_T(frame_python_sends, 20000) {
     static const size_t sizes[] = {0, 1, 3, 4095, 4096, 65536, 1 << 20, 5};
     int fds = th_fd_count();
-    unsigned char *buf = xmalloc(MiB);
+    unsigned char *buf = th_xmalloc(MiB);
     ipc_frame f;
     ipc_proc p;
     size_t k, i;
@@ -1872,7 +1810,7 @@ static uint32_t crc32_of(const unsigned char *p, size_t n) {
 
 TEST_T(frame_python_echo, 20000) {
     int fds = th_fd_count();
-    unsigned char *m = xmalloc(MiB), *back = xmalloc(MiB + 4);
+    unsigned char *m = th_xmalloc(MiB), *back = th_xmalloc(MiB + 4);
     ipc_frame out, in;
     ipc_proc p;
     size_t k, i;
@@ -1882,7 +1820,7 @@ TEST_T(frame_python_echo, 20000) {
     frame_on(&in, p.out, 0, 0);
     for (k = 0; k < NSIZES + 3; k++) {
         size_t len = k < NSIZES ? rt_sizes[k] : 17 * k;
-        fill(m, len, 2400 + (uint32_t)k);
+        th_pat_fill(m, len, 2400 + (uint32_t)k);
         CHECK_ERR(ipc_frame_send(&out, m, len, 10000 * MS), (ssize_t)len);
         CHECK_ERR(ipc_frame_recv(&in, back, MiB + 4, 10000 * MS), (ssize_t)(len + 4));
         CHECK_EQ(get_le32(back), crc32_of(m, len));

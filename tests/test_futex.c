@@ -28,21 +28,6 @@ static void shared_unmap(shared *s) {
     th_shared_unmap(s, sizeof(shared));
 }
 
-/* The scheduler state of a process ('R', 'S', 'D', ...) from /proc/<pid>/stat. */
-static char proc_state(pid_t pid) {
-    char path[64], buf[512], *p;
-    FILE *f;
-    size_t n;
-    snprintf(path, sizeof path, "/proc/%ld/stat", (long)pid);
-    f = fopen(path, "r");
-    if (!f) return '?';
-    n = fread(buf, 1, sizeof buf - 1, f);
-    fclose(f);
-    buf[n] = 0;
-    p = strrchr(buf, ')');
-    return p && p[1] == ' ' ? p[2] : '?';
-}
-
 /* Wait (bounded) until `n` children said they are about to wait, and each is asleep. */
 static void wait_asleep(shared *s, const pid_t *pids, int n) {
     int64_t dl = ipc_deadline_make(3000 * MS);
@@ -52,7 +37,7 @@ static void wait_asleep(shared *s, const pid_t *pids, int n) {
         th_sleep_ms(1);
     }
     for (i = 0; i < n; i++) {
-        while (proc_state(pids[i]) != 'S') {
+        while (th_proc_state(pids[i]) != 'S') {
             CHECK(ipc_deadline_left(dl) > 0);
             th_sleep_ms(1);
         }

@@ -27,81 +27,13 @@
 
 /* ---- a temporary directory per test, removed whatever the body does ---- */
 
-static char lk_dir[64];
-static void (*lk_body)(void);
-
-static void lk_rm_tree(const char *path);
-
-/* Raw getdents64 (as harness.c): a 32-bit readdir can fail on 64-bit inode numbers. */
-static void lk_rm_entries(const char *dir) {
-    char buf[4096], sub[PATH_MAX];
-    int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    long got, off;
-    if (fd < 0) return;
-    while ((got = syscall(SYS_getdents64, fd, buf, sizeof buf)) > 0)
-        for (off = 0; off < got;) {
-            unsigned short reclen;
-            const char *name = buf + off + 19; /* d_ino 8, d_off 8, d_reclen 2, d_type 1 */
-            memcpy(&reclen, buf + off + 16, sizeof reclen);
-            off += reclen;
-            if (strcmp(name, ".") == 0 || strcmp(name, "..") == 0) continue;
-            snprintf(sub, sizeof sub, "%s/%s", dir, name);
-            lk_rm_tree(sub);
-        }
-    close(fd);
-}
-
-static void lk_rm_tree(const char *path) {
-    struct stat st;
-    if (lstat(path, &st) != 0) return;
-    if (S_ISDIR(st.st_mode)) {
-        lk_rm_entries(path);
-        rmdir(path);
-    } else {
-        unlink(path);
-    }
-}
-
-static void lk_run_body(void *arg) {
-    (void)arg;
-    lk_body();
-}
-
-/* Run body in a child (a failed CHECK exits it), then remove the directory. */
-static void lk_guarded(void (*body)(void), int timeout_ms) {
-    pid_t pid;
-    int code;
-    snprintf(lk_dir, sizeof lk_dir, "/tmp/ipct-lock-XXXXXX");
-    CHECK(mkdtemp(lk_dir) != NULL);
-    lk_body = body;
-    pid = th_spawn(lk_run_body, NULL);
-    CHECK(pid > 0);
-    code = th_join(pid, timeout_ms);
-    lk_rm_tree(lk_dir);
-    if (code == 77) th_skip("the test body skipped");
-    if (code != 0) th_fail(__FILE__, __LINE__, "the test body failed: %d", code);
-}
-
-#define LTEST(name, timeout_ms)                                                                    \
-    static void name##_body(void);                                                                 \
-    TEST_T(name, timeout_ms) {                                                                     \
-        lk_guarded(name##_body, (timeout_ms)-2000);                                                \
-    }                                                                                              \
-    static void name##_body(void)
-
-/* "<test dir>/name", in one of 4 rotating buffers. */
-static const char *lk_path(const char *name) {
-    static char buf[4][256];
-    static unsigned n;
-    char *b = buf[n++ % 4];
-    snprintf(b, sizeof buf[0], "%s/%s", lk_dir, name);
-    return b;
-}
+/* A test whose body runs in a child (a failed CHECK exits it) in th_dir. */
+#define LTEST(name, timeout_ms) TEST_GUARDED(name, timeout_ms, 2000, th_in_tmpdir)
 
 /* Create "<test dir>/name" holding 4 KiB and return its path; tests open it as they need. */
 static const char *lk_file(const char *name) {
     static const char page[4096];
-    const char *path = lk_path(name);
+    const char *path = th_path(name);
     int fd = open(path, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
     CHECK(fd >= 0);
     CHECK_EQ(write(fd, page, sizeof page), (ssize_t)sizeof page);
@@ -742,7 +674,7 @@ static void lk_pid_second(void *arg) {
 }
 
 LTEST(lock_pidfile, 10000) {
-    const char *path = lk_path("app.pid");
+    const char *path = th_path("app.pid");
     ipc_pipe go, ack;
     lk_pid_req q;
     lk_busy_req b;
@@ -806,8 +738,8 @@ LTEST(lock_pidfile, 10000) {
 }
 
 LTEST(lock_pidfile_bad_paths, 10000) {
-    const char *target = lk_path("target.pid"), *link = lk_path("link.pid");
-    const char *dir = lk_path("adir"), *fifo = lk_path("fifo.pid");
+    const char *target = th_path("target.pid"), *link = th_path("link.pid");
+    const char *dir = th_path("adir"), *fifo = th_path("fifo.pid");
     pid_t h;
     int fds = th_fd_count(), r;
     struct stat st;
@@ -834,7 +766,7 @@ LTEST(lock_pidfile_bad_paths, 10000) {
     /* Not a regular file: refused, and opening it did not block. */
     CHECK_EQ(mkfifo(fifo, 0600), 0);
     CHECK_ERR(ipc_lock_pidfile(fifo, &h), -EINVAL);
-    CHECK_ERR(ipc_lock_pidfile(lk_path("no/such/dir.pid"), &h), -ENOENT);
+    CHECK_ERR(ipc_lock_pidfile(th_path("no/such/dir.pid"), &h), -ENOENT);
     CHECK_EQ(th_fd_count(), fds);
 }
 

@@ -26,92 +26,14 @@
 
 /* ---- helpers ---- */
 
-/* Byte i of stream `seed`: a lost, repeated, shifted or foreign byte shows. */
-static unsigned char pat(size_t i, uint32_t seed) {
-    uint32_t x = (uint32_t)i * 2654435761u + seed * 40503u + 0x9e3779b9u;
-    x ^= x >> 15;
-    x *= 2246822519u;
-    x ^= x >> 13;
-    return (unsigned char)x;
-}
-
-static void fill(unsigned char *b, size_t len, uint32_t seed) {
-    size_t i;
-    for (i = 0; i < len; i++)
-        b[i] = pat(i, seed);
-}
-
-static void pat_check(const unsigned char *b, size_t len, uint32_t seed, int line) {
-    size_t i;
-    for (i = 0; i < len; i++)
-        if (b[i] != pat(i, seed))
-            th_fail(__FILE__, line, "stream %u (%zu bytes): byte %zu is 0x%02x, want 0x%02x",
-                    (unsigned)seed, len, i, b[i], pat(i, seed));
-}
-
-static unsigned char *xmalloc(size_t n) {
-    unsigned char *p = (unsigned char *)malloc(n ? n : 1);
-    CHECK(p != NULL);
-    return p;
-}
-
-static pid_t spawn(void (*fn)(void *), void *arg) {
-    pid_t pid = th_spawn(fn, arg);
-    CHECK(pid > 0);
-    return pid;
-}
-
-/* A forked child must exit 0; one that skipped (77) skips the test. */
-static void join_ok(pid_t pid) {
-    int code = th_join(pid, JOIN_MS);
-    if (code == 77) th_skip("a child skipped");
-    if (code != 0) th_fail(__FILE__, __LINE__, "child %ld exited with %d", (long)pid, code);
-}
-
-static int is_cloexec(int fd) {
-    int f = fcntl(fd, F_GETFD);
-    CHECK(f >= 0);
-    return (f & FD_CLOEXEC) != 0;
-}
-
 static int fd_flags(int fd) {
     int f = fcntl(fd, F_GETFL);
     CHECK(f >= 0);
     return f;
 }
 
-static int is_nonblock(int fd) {
-    return (fd_flags(fd) & O_NONBLOCK) != 0;
-}
-
 static int fd_open(int fd) {
     return fcntl(fd, F_GETFD) >= 0;
-}
-
-/* This process has no child, running or zombie. */
-static int no_children(void) {
-    int st;
-    return waitpid(-1, &st, WNOHANG) < 0 && errno == ECHILD;
-}
-
-static int sigpipe_pending(void) {
-    sigset_t p;
-    sigemptyset(&p);
-    CHECK_EQ(sigpending(&p), 0);
-    return sigismember(&p, SIGPIPE) == 1;
-}
-
-/* User-mode emulation (qemu-i386 for the -m32 suite) runs posix_spawn as a plain fork, so
-   exec errors of a PATH search surface only as exit status 127. */
-static int under_emulator(void) {
-    char comm[32] = "";
-    int fd = open("/proc/self/comm", O_RDONLY | O_CLOEXEC);
-    if (fd >= 0) {
-        ssize_t n = read(fd, comm, sizeof comm - 1);
-        if (n > 0) comm[n] = 0;
-        close(fd);
-    }
-    return strncmp(comm, "qemu-", 5) == 0;
 }
 
 /* Read fd until end of stream (-EPIPE) into buf, NUL-terminated; returns the length.
@@ -133,102 +55,10 @@ static size_t read_to_eof(int fd, char *buf, size_t cap, int line) {
     return len;
 }
 
-#define CHECK_STR(got, want)                                                                       \
-    do {                                                                                           \
-        const char *g_ = (got), *w_ = (want);                                                      \
-        if (strcmp(g_, w_) != 0) th_fail(__FILE__, __LINE__, "got \"%s\", want \"%s\"", g_, w_);   \
-    } while (0)
-
 /* ---- the guard: each test body runs in a child, its directory removed afterwards ---- */
 
-static char g_dir[64];
-static void (*g_body)(void);
-
-/* Call fn(dir, name, arg) for each entry of dir but "." and "..". Raw getdents64, as
-   harness.c does: a 32-bit readdir fails with EOVERFLOW on 64-bit inode numbers. Returns
-   -1 if dir cannot be opened. */
-static int dir_each(const char *dir, void (*fn)(const char *, const char *, void *), void *arg) {
-    char buf[4096];
-    int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    long got, off;
-    if (fd < 0) return -1;
-    while ((got = syscall(SYS_getdents64, fd, buf, sizeof buf)) > 0)
-        for (off = 0; off < got;) {
-            unsigned short reclen;
-            const char *name = buf + off + 19; /* d_ino 8, d_off 8, d_reclen 2, d_type 1 */
-            memcpy(&reclen, buf + off + 16, sizeof reclen);
-            off += reclen;
-            if (strcmp(name, ".") != 0 && strcmp(name, "..") != 0) fn(dir, name, arg);
-        }
-    close(fd);
-    return 0;
-}
-
-static void rm_tree(const char *path);
-
-static void rm_entry(const char *dir, const char *name, void *arg) {
-    char sub[PATH_MAX];
-    (void)arg;
-    snprintf(sub, sizeof sub, "%s/%s", dir, name);
-    rm_tree(sub);
-}
-
-static void rm_tree(const char *path) {
-    struct stat st;
-    if (lstat(path, &st) != 0) return;
-    if (S_ISDIR(st.st_mode)) {
-        dir_each(path, rm_entry, NULL);
-        rmdir(path);
-    } else {
-        unlink(path);
-    }
-}
-
-static void run_body(void *arg) {
-    (void)arg;
-    g_body();
-}
-
-static void guarded(void (*body)(void), int timeout_ms) {
-    int code;
-    snprintf(g_dir, sizeof g_dir, "/tmp/ipct-XXXXXX");
-    CHECK(mkdtemp(g_dir) != NULL);
-    g_body = body;
-    code = th_join(spawn(run_body, NULL), timeout_ms);
-    rm_tree(g_dir);
-    if (code == 77) th_skip("the test body skipped");
-    if (code != 0) th_fail(__FILE__, __LINE__, "the test body failed: %d", code);
-}
-
-/* A test whose body runs guarded, with 2 s of the test's timeout left for the cleanup. */
-#define GTEST(name, timeout_ms)                                                                    \
-    static void name##_body(void);                                                                 \
-    TEST_T(name, timeout_ms) {                                                                     \
-        guarded(name##_body, (timeout_ms)-2000);                                                   \
-    }                                                                                              \
-    static void name##_body(void)
-
-/* "<test dir>/name", in one of 8 rotating buffers. */
-static const char *tpath(const char *name) {
-    static char buf[8][256];
-    static unsigned n;
-    char *b = buf[n++ % 8];
-    snprintf(b, sizeof buf[0], "%s/%s", g_dir, name);
-    return b;
-}
-
-static void count_entry(const char *dir, const char *name, void *arg) {
-    (void)dir;
-    (void)name;
-    ++*(int *)arg;
-}
-
-/* Entries in the test directory (leftover temporary names show here). */
-static int dir_entries(void) {
-    int n = 0;
-    CHECK_EQ(dir_each(g_dir, count_entry, &n), 0);
-    return n;
-}
+/* A test whose body runs in th_dir, with 2 s of the test's timeout left for the cleanup. */
+#define GTEST(name, timeout_ms) TEST_GUARDED(name, timeout_ms, 2000, th_in_tmpdir)
 
 static int path_type(const char *path) { /* S_IFMT bits, or 0 when nothing is there */
     struct stat st;
@@ -370,12 +200,12 @@ GTEST(pipe_open_cloexec_nonblock, 10000) {
         CHECK_ERR(ipc_pipe_open(&p, i ? &o : NULL), 0);
         CHECK_EQ(th_fd_count(), fds + 2);
         CHECK(p.rfd >= 0 && p.wfd >= 0 && p.rfd != p.wfd);
-        CHECK(is_cloexec(p.rfd));
-        CHECK(is_cloexec(p.wfd));
+        CHECK(th_is_cloexec(p.rfd));
+        CHECK(th_is_cloexec(p.wfd));
         CHECK_EQ(fd_flags(p.rfd) & O_ACCMODE, O_RDONLY);
         CHECK_EQ(fd_flags(p.wfd) & O_ACCMODE, O_WRONLY);
-        CHECK_EQ(is_nonblock(p.rfd), (flags[i] & IPC_PIPE_NONBLOCK_READ) != 0);
-        CHECK_EQ(is_nonblock(p.wfd), (flags[i] & IPC_PIPE_NONBLOCK_WRITE) != 0);
+        CHECK_EQ(th_is_nonblock(p.rfd), (flags[i] & IPC_PIPE_NONBLOCK_READ) != 0);
+        CHECK_EQ(th_is_nonblock(p.wfd), (flags[i] & IPC_PIPE_NONBLOCK_WRITE) != 0);
         CHECK_EQ(ipc_pipe_capacity(p.rfd), dflt);
         CHECK_EQ(ipc_pipe_capacity(p.wfd), dflt);
         if (flags[i] & IPC_PIPE_NONBLOCK_READ) { /* empty: the raw read must not block */
@@ -405,15 +235,15 @@ GTEST(pipe_packet_mode, 10000) {
     o.flags = IPC_PIPE_PACKET;
     CHECK_ERR(ipc_pipe_open(&p, &o), 0);
     CHECK(fd_flags(p.wfd) & O_DIRECT);
-    CHECK(is_cloexec(p.rfd) && is_cloexec(p.wfd));
+    CHECK(th_is_cloexec(p.rfd) && th_is_cloexec(p.wfd));
     /* each write is one packet: a big read returns exactly one write's bytes */
     for (i = 0; i < sizeof sizes / sizeof sizes[0]; i++) {
-        fill(out, sizes[i], (uint32_t)i);
+        th_pat_fill(out, sizes[i], (uint32_t)i);
         CHECK_ERR(ipc_fd_write_all(p.wfd, out, sizes[i], SEC, NULL), (ssize_t)sizes[i]);
     }
     for (i = 0; i < sizeof sizes / sizeof sizes[0]; i++) {
         CHECK_ERR(ipc_fd_read_some(p.rfd, buf, sizeof buf, SEC), (ssize_t)sizes[i]);
-        pat_check(buf, sizes[i], (uint32_t)i, __LINE__);
+        th_pat_check(__FILE__, __LINE__, buf, 0, sizes[i], (uint32_t)i);
     }
     CHECK_ERR(ipc_pipe_close(&p), 0);
 
@@ -421,7 +251,7 @@ GTEST(pipe_packet_mode, 10000) {
     CHECK_ERR(ipc_pipe_open(&p, NULL), 0);
     CHECK_EQ(fd_flags(p.wfd) & O_DIRECT, 0);
     for (i = 0; i < 3; i++) {
-        fill(out, sizes[i], (uint32_t)i);
+        th_pat_fill(out, sizes[i], (uint32_t)i);
         CHECK_ERR(ipc_fd_write_all(p.wfd, out, sizes[i], SEC, NULL), (ssize_t)sizes[i]);
         total += sizes[i];
     }
@@ -440,7 +270,7 @@ static long rounded_cap(size_t size) {
 GTEST(pipe_capacity_option_and_set, 10000) {
     static const size_t asks[] = {1, 4096, 5000, 65536, 100000, 1 << 20};
     long page = sysconf(_SC_PAGESIZE);
-    unsigned char *buf = xmalloc((size_t)page);
+    unsigned char *buf = th_xmalloc((size_t)page);
     int fds = th_fd_count();
     size_t i;
     ipc_pipe p;
@@ -464,7 +294,7 @@ GTEST(pipe_capacity_option_and_set, 10000) {
     }
     /* one page really holds one page: a further byte would block */
     CHECK_ERR(ipc_pipe_set_capacity(p.rfd, (size_t)page), page);
-    fill(buf, (size_t)page, 3);
+    th_pat_fill(buf, (size_t)page, 3);
     CHECK_ERR(ipc_fd_write_all(p.wfd, buf, (size_t)page, 0, NULL), page);
     CHECK_ERR(ipc_fd_write_all(p.wfd, "x", 1, 0, NULL), -EAGAIN);
 
@@ -484,7 +314,7 @@ GTEST(pipe_capacity_option_and_set, 10000) {
     }
     memset(buf, 0, (size_t)page);
     CHECK_ERR(ipc_fd_read_exact(p.rfd, buf, (size_t)page, SEC, NULL), page);
-    pat_check(buf, (size_t)page, 3, __LINE__);
+    th_pat_check(__FILE__, __LINE__, buf, 0, (size_t)page, 3);
     CHECK_ERR(ipc_pipe_close(&p), 0);
     CHECK_EQ(th_fd_count(), fds);
     free(buf);
@@ -493,11 +323,11 @@ GTEST(pipe_capacity_option_and_set, 10000) {
 GTEST(pipe_set_capacity_busy, 10000) {
     long page = sysconf(_SC_PAGESIZE);
     size_t held = 3 * (size_t)page;
-    unsigned char *buf = xmalloc(held);
+    unsigned char *buf = th_xmalloc(held);
     ipc_pipe p;
     CHECK_ERR(ipc_pipe_open(&p, NULL), 0);
     CHECK_ERR(ipc_pipe_set_capacity(p.wfd, 16 * (size_t)page), 16 * page);
-    fill(buf, held, 9);
+    th_pat_fill(buf, held, 9);
     CHECK_ERR(ipc_fd_write_all(p.wfd, buf, held, SEC, NULL), (ssize_t)held);
     /* three pages held: one or two pages is too small, and nothing changes */
     CHECK_ERR(ipc_pipe_set_capacity(p.wfd, (size_t)page), -EBUSY);
@@ -507,7 +337,7 @@ GTEST(pipe_set_capacity_busy, 10000) {
     CHECK_ERR(ipc_pipe_set_capacity(p.wfd, 4 * (size_t)page), 4 * page);
     memset(buf, 0, held);
     CHECK_ERR(ipc_fd_read_exact(p.rfd, buf, held, SEC, NULL), (ssize_t)held);
-    pat_check(buf, held, 9, __LINE__);
+    th_pat_check(__FILE__, __LINE__, buf, 0, held, 9);
     /* empty again: shrinking is fine */
     CHECK_ERR(ipc_pipe_set_capacity(p.wfd, (size_t)page), page);
     CHECK_ERR(ipc_pipe_close(&p), 0);
@@ -555,7 +385,7 @@ GTEST(pipe_set_capacity_eperm_unprivileged, 10000) {
     if (max <= 0) th_skip("no /proc/sys/fs/pipe-max-size");
     if (max > INT_MAX / 2 || (max & (max - 1)) != 0)
         th_skip("pipe-max-size is not a power of two below 1 GiB");
-    join_ok(spawn(eperm_child, &max));
+    th_join_ok(th_spawn_ok(eperm_child, &max), JOIN_MS);
 }
 
 GTEST(pipe_close_marks_closed, 10000) {
@@ -607,7 +437,7 @@ static ipc_pipe g_dx[2];
 /* Child: echo chunks back with every byte inverted, then expect EOF, then send 256 KiB. */
 static void duplex_child(void *arg) {
     unsigned char buf[4096];
-    unsigned char *big = xmalloc(256 * KiB);
+    unsigned char *big = th_xmalloc(256 * KiB);
     int i;
     size_t k;
     (void)arg;
@@ -622,7 +452,7 @@ static void duplex_child(void *arg) {
     }
     /* the parent closed its write end: end of stream, not a timeout */
     CHECK_ERR(ipc_fd_read_exact(g_dx[1].rfd, buf, 1, 5 * SEC, NULL), -EPIPE);
-    fill(big, 256 * KiB, 77);
+    th_pat_fill(big, 256 * KiB, 77);
     CHECK_ERR(ipc_fd_write_all(g_dx[1].wfd, big, 256 * KiB, 5 * SEC, NULL), (ssize_t)(256 * KiB));
     CHECK_ERR(ipc_pipe_close(&g_dx[1]), 0);
     free(big);
@@ -630,7 +460,7 @@ static void duplex_child(void *arg) {
 
 GTEST(pipe_duplex_fork, 10000) {
     unsigned char out[4096], in[4096];
-    unsigned char *big = xmalloc(256 * KiB);
+    unsigned char *big = th_xmalloc(256 * KiB);
     int fds = th_fd_count(), i, j;
     ipc_pipe_opts o;
     size_t k;
@@ -641,17 +471,17 @@ GTEST(pipe_duplex_fork, 10000) {
     CHECK_ERR(ipc_pipe_duplex(g_dx, &o), 0);
     CHECK_EQ(th_fd_count(), fds + 4);
     for (i = 0; i < 2; i++) {
-        CHECK(is_cloexec(g_dx[i].rfd) && is_cloexec(g_dx[i].wfd));
-        CHECK(is_nonblock(g_dx[i].rfd) && !is_nonblock(g_dx[i].wfd));
+        CHECK(th_is_cloexec(g_dx[i].rfd) && th_is_cloexec(g_dx[i].wfd));
+        CHECK(th_is_nonblock(g_dx[i].rfd) && !th_is_nonblock(g_dx[i].wfd));
         CHECK_EQ(fd_flags(g_dx[i].rfd) & O_ACCMODE, O_RDONLY);
         CHECK_EQ(fd_flags(g_dx[i].wfd) & O_ACCMODE, O_WRONLY);
         for (j = 0; j < 2; j++) /* four distinct fds */
             CHECK(g_dx[i].rfd != g_dx[j].wfd && (i == j || g_dx[i].rfd != g_dx[j].rfd));
     }
-    pid = spawn(duplex_child, NULL);
+    pid = th_spawn_ok(duplex_child, NULL);
     CHECK_ERR(ipc_pipe_close(&g_dx[1]), 0);
     for (i = 0; i < 64; i++) {
-        fill(out, sizeof out, (uint32_t)i);
+        th_pat_fill(out, sizeof out, (uint32_t)i);
         CHECK_ERR(ipc_fd_write_all(g_dx[0].wfd, out, sizeof out, 5 * SEC, NULL),
                   (ssize_t)sizeof out);
         CHECK_ERR(ipc_fd_read_exact(g_dx[0].rfd, in, sizeof in, 5 * SEC, NULL), (ssize_t)sizeof in);
@@ -661,10 +491,10 @@ GTEST(pipe_duplex_fork, 10000) {
     }
     CHECK_ERR(ipc_fd_close(&g_dx[0].wfd), 0);
     CHECK_ERR(ipc_fd_read_exact(g_dx[0].rfd, big, 256 * KiB, 5 * SEC, NULL), (ssize_t)(256 * KiB));
-    pat_check(big, 256 * KiB, 77, __LINE__);
+    th_pat_check(__FILE__, __LINE__, big, 0, 256 * KiB, 77);
     /* the child closed its end: -EPIPE after the data */
     CHECK_ERR(ipc_fd_read_exact(g_dx[0].rfd, in, 1, 5 * SEC, NULL), -EPIPE);
-    join_ok(pid);
+    th_join_ok(pid, JOIN_MS);
     CHECK_ERR(ipc_pipe_close(&g_dx[0]), 0);
     CHECK_EQ(th_fd_count(), fds);
     free(big);
@@ -677,7 +507,7 @@ GTEST(pipe_duplex_write_to_dead_peer, 10000) {
     CHECK_ERR(ipc_pipe_close(&e[1]), 0);
     CHECK_ERR(ipc_fd_write_all(e[0].wfd, "x", 1, SEC, NULL), -EPIPE);
     CHECK_ERR(ipc_fd_read_some(e[0].rfd, e, 1, SEC), -EPIPE);
-    CHECK(!sigpipe_pending());
+    CHECK(!th_sig_pending(SIGPIPE));
     CHECK_ERR(ipc_pipe_close(&e[0]), 0);
 }
 
@@ -685,7 +515,7 @@ GTEST(pipe_duplex_write_to_dead_peer, 10000) {
 
 GTEST(fifo_create_mode_exact, 10000) {
     static const unsigned modes[] = {0666, 0640, 0604, 0200, 0777};
-    const char *dflt = tpath("dflt");
+    const char *dflt = th_path("dflt");
     mode_t old = umask(077);
     size_t i;
     CHECK_ERR(ipc_fifo_create(dflt, 0), 0);
@@ -695,24 +525,24 @@ GTEST(fifo_create_mode_exact, 10000) {
         char name[16];
         const char *path;
         snprintf(name, sizeof name, "m%o", modes[i]);
-        path = tpath(name);
+        path = th_path(name);
         CHECK_ERR(ipc_fifo_create(path, modes[i]), 0);
         CHECK_EQ(path_type(path), S_IFIFO);
         if (path_perm(path) != modes[i])
             th_fail(__FILE__, __LINE__, "mode %o, want %o", path_perm(path), modes[i]);
     }
     /* no temporary name left beside them */
-    CHECK_EQ(dir_entries(), 1 + (int)(sizeof modes / sizeof modes[0]));
+    CHECK_EQ(th_dir_each(th_dir, NULL, NULL), 1 + (int)(sizeof modes / sizeof modes[0]));
     /* mode bits beyond the permissions are refused, and nothing is made */
-    CHECK_ERR(ipc_fifo_create(tpath("suid"), 04600), -EINVAL);
-    CHECK_EQ(path_type(tpath("suid")), 0);
-    CHECK_EQ(dir_entries(), 1 + (int)(sizeof modes / sizeof modes[0]));
+    CHECK_ERR(ipc_fifo_create(th_path("suid"), 04600), -EINVAL);
+    CHECK_EQ(path_type(th_path("suid")), 0);
+    CHECK_EQ(th_dir_each(th_dir, NULL, NULL), 1 + (int)(sizeof modes / sizeof modes[0]));
     umask(old);
 }
 
 GTEST(fifo_create_exclusive, 10000) {
-    const char *fifo = tpath("fifo"), *file = tpath("file"), *dir = tpath("dir"),
-               *link = tpath("link"), *target = tpath("target");
+    const char *fifo = th_path("fifo"), *file = th_path("file"), *dir = th_path("dir"),
+               *link = th_path("link"), *target = th_path("target");
     char long_path[PATH_MAX + 8];
     unsigned char buf[64];
     int fds = th_fd_count();
@@ -733,19 +563,19 @@ GTEST(fifo_create_exclusive, 10000) {
     CHECK_EQ(path_type(link), S_IFLNK);
     CHECK_EQ(path_type(target), 0);
     /* other failures */
-    CHECK_ERR(ipc_fifo_create(tpath("nodir/fifo"), 0), -ENOENT);
+    CHECK_ERR(ipc_fifo_create(th_path("nodir/fifo"), 0), -ENOENT);
     memset(long_path, 'a', sizeof long_path);
     long_path[PATH_MAX] = 0;
     CHECK_ERR(ipc_fifo_create(long_path, 0), -ENAMETOOLONG);
     /* no temporary names left over by any failure */
-    CHECK_EQ(dir_entries(), 4);
+    CHECK_EQ(th_dir_each(th_dir, NULL, NULL), 4);
     CHECK_EQ(th_fd_count(), fds);
 }
 
 GTEST(fifo_open_refuses_non_fifos, 10000) {
     static const int dirs[] = {IPC_FIFO_READ, IPC_FIFO_WRITE, IPC_FIFO_READ | IPC_FIFO_NONBLOCK};
-    const char *fifo = tpath("fifo"), *file = tpath("file"), *dir = tpath("dir"),
-               *link = tpath("link");
+    const char *fifo = th_path("fifo"), *file = th_path("file"), *dir = th_path("dir"),
+               *link = th_path("link");
     int fds = th_fd_count();
     size_t i;
     CHECK_ERR(ipc_fifo_create(fifo, 0), 0);
@@ -757,14 +587,14 @@ GTEST(fifo_open_refuses_non_fifos, 10000) {
         CHECK_ERR(ipc_fifo_open(dir, dirs[i], 0), -EINVAL);
         CHECK_ERR(ipc_fifo_open(link, dirs[i], 0), -ELOOP);
         CHECK_ERR(ipc_fifo_open("/dev/null", dirs[i], 0), -EINVAL);
-        CHECK_ERR(ipc_fifo_open(tpath("missing"), dirs[i], 0), -ENOENT);
+        CHECK_ERR(ipc_fifo_open(th_path("missing"), dirs[i], 0), -ENOENT);
     }
     CHECK_EQ(th_fd_count(), fds);
 }
 
 GTEST(fifo_unlink_only_fifos, 10000) {
-    const char *fifo = tpath("fifo"), *file = tpath("file"), *dir = tpath("dir"),
-               *link = tpath("link");
+    const char *fifo = th_path("fifo"), *file = th_path("file"), *dir = th_path("dir"),
+               *link = th_path("link");
     CHECK_ERR(ipc_fifo_create(fifo, 0), 0);
     make_file(file, "x");
     CHECK_EQ(mkdir(dir, 0700), 0);
@@ -776,7 +606,7 @@ GTEST(fifo_unlink_only_fifos, 10000) {
     CHECK_ERR(ipc_fifo_unlink(link), -EINVAL); /* the link is not a FIFO: both stay */
     CHECK_EQ(path_type(link), S_IFLNK);
     CHECK_EQ(path_type(fifo), S_IFIFO);
-    CHECK_ERR(ipc_fifo_unlink(tpath("missing")), -ENOENT);
+    CHECK_ERR(ipc_fifo_unlink(th_path("missing")), -ENOENT);
     CHECK_ERR(ipc_fifo_unlink(fifo), 0);
     CHECK_EQ(path_type(fifo), 0);
     CHECK_ERR(ipc_fifo_unlink(fifo), -ENOENT);
@@ -791,7 +621,7 @@ GTEST(fifo_bad_args, 10000) {
                               IPC_FIFO_READ | 8,
                               IPC_FIFO_WRITE | 0x100,
                               -1};
-    const char *fifo = tpath("fifo");
+    const char *fifo = th_path("fifo");
     int fds = th_fd_count();
     ipc_pipe e;
     size_t i;
@@ -811,19 +641,19 @@ GTEST(fifo_bad_args, 10000) {
     e.rfd = e.wfd = 12345;
     CHECK_ERR(ipc_fifo_duplex_open(&e, NULL, IPC_FIFO_SIDE_A, 0), -EINVAL);
     CHECK(e.rfd == -1 && e.wfd == -1);
-    CHECK_ERR(ipc_fifo_duplex_create(tpath("dx"), 0), 0);
+    CHECK_ERR(ipc_fifo_duplex_create(th_path("dx"), 0), 0);
     e.rfd = e.wfd = 12345;
-    CHECK_ERR(ipc_fifo_duplex_open(&e, tpath("dx"), 2, 0), -EINVAL);
+    CHECK_ERR(ipc_fifo_duplex_open(&e, th_path("dx"), 2, 0), -EINVAL);
     CHECK(e.rfd == -1 && e.wfd == -1);
-    CHECK_ERR(ipc_fifo_duplex_open(&e, tpath("dx"), -1, 0), -EINVAL);
-    CHECK_ERR(ipc_fifo_duplex_open(&e, tpath("dx"), IPC_FIFO_SIDE_B, -2), -EINVAL);
+    CHECK_ERR(ipc_fifo_duplex_open(&e, th_path("dx"), -1, 0), -EINVAL);
+    CHECK_ERR(ipc_fifo_duplex_open(&e, th_path("dx"), IPC_FIFO_SIDE_B, -2), -EINVAL);
     CHECK(e.rfd == -1 && e.wfd == -1);
     CHECK_EQ(path_type(fifo), S_IFIFO);
     CHECK_EQ(th_fd_count(), fds);
 }
 
 GTEST(fifo_open_fd_flags, 10000) {
-    const char *fifo = tpath("fifo");
+    const char *fifo = th_path("fifo");
     int fds = th_fd_count(), r1, r2, w1, w2;
     CHECK_ERR(ipc_fifo_create(fifo, 0), 0);
     r1 = ipc_fifo_open(fifo, IPC_FIFO_READ, 0);
@@ -834,12 +664,12 @@ GTEST(fifo_open_fd_flags, 10000) {
     CHECK_OK(w1);
     w2 = ipc_fifo_open(fifo, IPC_FIFO_WRITE | IPC_FIFO_NONBLOCK, 0);
     CHECK_OK(w2);
-    CHECK(is_cloexec(r1) && is_cloexec(r2) && is_cloexec(w1) && is_cloexec(w2));
+    CHECK(th_is_cloexec(r1) && th_is_cloexec(r2) && th_is_cloexec(w1) && th_is_cloexec(w2));
     CHECK_EQ(fd_flags(r1) & O_ACCMODE, O_RDONLY);
     CHECK_EQ(fd_flags(r2) & O_ACCMODE, O_RDONLY);
     CHECK_EQ(fd_flags(w1) & O_ACCMODE, O_WRONLY);
     CHECK_EQ(fd_flags(w2) & O_ACCMODE, O_WRONLY);
-    CHECK(!is_nonblock(r1) && is_nonblock(r2) && !is_nonblock(w1) && is_nonblock(w2));
+    CHECK(!th_is_nonblock(r1) && th_is_nonblock(r2) && !th_is_nonblock(w1) && th_is_nonblock(w2));
     CHECK_ERR(ipc_fd_write_all(w1, "ab", 2, SEC, NULL), 2);
     {
         char buf[2];
@@ -854,7 +684,7 @@ GTEST(fifo_open_fd_flags, 10000) {
 }
 
 GTEST(fifo_open_write_without_reader, 10000) {
-    const char *fifo = tpath("fifo");
+    const char *fifo = th_path("fifo");
     int fds = th_fd_count(), n;
     CHECK_ERR(ipc_fifo_create(fifo, 0), 0);
     CHECK_TIMED(ipc_fifo_open(fifo, IPC_FIFO_WRITE, 0), -EAGAIN, 0);
@@ -874,7 +704,7 @@ static void late_reader(void *arg) {
     int fd;
     (void)arg;
     th_sleep_ms(100);
-    fd = ipc_fifo_open(tpath("fifo"), IPC_FIFO_READ, 0);
+    fd = ipc_fifo_open(th_path("fifo"), IPC_FIFO_READ, 0);
     CHECK_OK(fd);
     CHECK_ERR(ipc_fd_read_exact(fd, buf, 5, 5 * SEC, NULL), 5);
     CHECK(memcmp(buf, "hello", 5) == 0);
@@ -883,22 +713,22 @@ static void late_reader(void *arg) {
 }
 
 GTEST(fifo_open_write_waits_for_reader, 10000) {
-    const char *fifo = tpath("fifo");
+    const char *fifo = th_path("fifo");
     int64_t t0;
     pid_t pid;
     int fd;
     CHECK_ERR(ipc_fifo_create(fifo, 0), 0);
     t0 = ipc_time_now();
-    pid = spawn(late_reader, NULL);
+    pid = th_spawn_ok(late_reader, NULL);
     th_storm_start(); /* EINTR while it waits changes nothing */
     fd = ipc_fifo_open(fifo, IPC_FIFO_WRITE, 5 * SEC);
     th_storm_stop();
     CHECK_OK(fd);
     CHECK(ipc_time_now() - t0 >= 100 * MS); /* it really waited for the reader */
-    CHECK(is_cloexec(fd) && !is_nonblock(fd));
+    CHECK(th_is_cloexec(fd) && !th_is_nonblock(fd));
     CHECK_ERR(ipc_fd_write_all(fd, "hello", 5, 5 * SEC, NULL), 5);
     close(fd);
-    join_ok(pid);
+    th_join_ok(pid, JOIN_MS);
 }
 
 /* Child: sleep 100 ms, open for writing, write "0123456789", pause, "abcdefghij", close. */
@@ -906,7 +736,7 @@ static void late_writer(void *arg) {
     int fd;
     (void)arg;
     th_sleep_ms(100);
-    fd = ipc_fifo_open(tpath("fifo"), IPC_FIFO_WRITE, 5 * SEC);
+    fd = ipc_fifo_open(th_path("fifo"), IPC_FIFO_WRITE, 5 * SEC);
     CHECK_OK(fd);
     CHECK_ERR(ipc_fd_write_all(fd, "0123456789", 10, 5 * SEC, NULL), 10);
     th_sleep_ms(50);
@@ -915,7 +745,7 @@ static void late_writer(void *arg) {
 }
 
 GTEST(fifo_read_waits_for_late_writer, 10000) {
-    const char *fifo = tpath("fifo");
+    const char *fifo = th_path("fifo");
     char buf[32];
     size_t done = 99;
     int64_t t0;
@@ -926,24 +756,24 @@ GTEST(fifo_read_waits_for_late_writer, 10000) {
     fd = ipc_fifo_open(fifo, IPC_FIFO_READ, 5 * SEC); /* no writer: returns at once */
     CHECK_OK(fd);
     CHECK(ipc_time_now() - t0 < SEC);
-    CHECK(!is_nonblock(fd));
+    CHECK(!th_is_nonblock(fd));
     /* no writer yet is "no data", never end of stream */
     CHECK_ERR(ipc_fd_read_some(fd, buf, sizeof buf, 0), -EAGAIN);
     CHECK_ERR(ipc_fd_read_exact(fd, buf, 1, 0, NULL), -EAGAIN);
     CHECK_TIMED(ipc_fd_read_some(fd, buf, sizeof buf, 20 * MS), -ETIMEDOUT, 20);
-    pid = spawn(late_writer, NULL);
+    pid = th_spawn_ok(late_writer, NULL);
     CHECK_ERR(ipc_fd_read_exact(fd, buf, 20, 5 * SEC, &done), 20);
     CHECK_EQ(done, 20);
     CHECK(memcmp(buf, "0123456789abcdefghij", 20) == 0);
     /* the writer closed: now it is the end */
     CHECK_ERR(ipc_fd_read_exact(fd, buf, 1, 5 * SEC, NULL), -EPIPE);
     CHECK_ERR(ipc_fd_read_some(fd, buf, sizeof buf, 5 * SEC), -EPIPE);
-    join_ok(pid);
+    th_join_ok(pid, JOIN_MS);
     close(fd);
 }
 
 GTEST(fifo_read_without_writer_times_out, 10000) {
-    const char *fifo = tpath("fifo");
+    const char *fifo = th_path("fifo");
     char buf[8];
     int fd;
     CHECK_ERR(ipc_fifo_create(fifo, 0), 0);
@@ -973,7 +803,7 @@ static uint32_t rec_seed(uint32_t id, uint32_t seq) {
 static void rec_fill(unsigned char *r, uint32_t id, uint32_t seq) {
     memcpy(r, &id, 4);
     memcpy(r + 4, &seq, 4);
-    fill(r + 8, PIPE_BUF - 8, rec_seed(id, seq));
+    th_pat_fill(r + 8, PIPE_BUF - 8, rec_seed(id, seq));
 }
 
 static uint32_t *g_ready; /* shared: writers that have opened the FIFO */
@@ -982,7 +812,7 @@ static void fifo_writer(void *arg) {
     static unsigned char rec[PIPE_BUF];
     uint32_t id = (uint32_t)(uintptr_t)arg, seq;
     int64_t dl = ipc_deadline_make(5 * SEC);
-    int fd = ipc_fifo_open(tpath("fifo"), IPC_FIFO_WRITE, 5 * SEC);
+    int fd = ipc_fifo_open(th_path("fifo"), IPC_FIFO_WRITE, 5 * SEC);
     CHECK_OK(fd);
     /* start together, so no writer opens only after another has come and gone */
     __atomic_add_fetch(g_ready, 1, __ATOMIC_ACQ_REL);
@@ -1002,13 +832,13 @@ GTEST(fifo_many_writers_atomic_records, 20000) {
     uint32_t next[NWRITERS];
     pid_t pids[NWRITERS];
     int fd, i, n;
-    CHECK_ERR(ipc_fifo_create(tpath("fifo"), 0), 0);
+    CHECK_ERR(ipc_fifo_create(th_path("fifo"), 0), 0);
     g_ready = (uint32_t *)th_shared_map(sizeof *g_ready);
-    fd = ipc_fifo_open(tpath("fifo"), IPC_FIFO_READ, 0);
+    fd = ipc_fifo_open(th_path("fifo"), IPC_FIFO_READ, 0);
     CHECK_OK(fd);
     for (i = 0; i < NWRITERS; i++) {
         next[i] = 0;
-        pids[i] = spawn(fifo_writer, (void *)(uintptr_t)i);
+        pids[i] = th_spawn_ok(fifo_writer, (void *)(uintptr_t)i);
     }
     for (n = 0; n < NWRITERS * NRECORDS; n++) {
         uint32_t id, seq;
@@ -1022,7 +852,7 @@ GTEST(fifo_many_writers_atomic_records, 20000) {
         if (id >= NWRITERS || seq != next[id])
             th_fail(__FILE__, __LINE__, "record %d: writer %u seq %u (interleaved or reordered)", n,
                     (unsigned)id, (unsigned)seq);
-        pat_check(rec + 8, PIPE_BUF - 8, rec_seed(id, seq), __LINE__);
+        th_pat_check(__FILE__, __LINE__, rec + 8, 0, PIPE_BUF - 8, rec_seed(id, seq));
         next[id]++;
     }
     for (i = 0; i < NWRITERS; i++)
@@ -1030,7 +860,7 @@ GTEST(fifo_many_writers_atomic_records, 20000) {
     /* every writer closed: end of stream, nothing extra */
     CHECK_ERR(ipc_fd_read_exact(fd, rec, 1, 10 * SEC, NULL), -EPIPE);
     for (i = 0; i < NWRITERS; i++)
-        join_ok(pids[i]);
+        th_join_ok(pids[i], JOIN_MS);
     close(fd);
     th_shared_unmap(g_ready, sizeof *g_ready);
 }
@@ -1047,26 +877,26 @@ typedef struct dx_side {
 /* One side of the exchange: A sends stream 1, B answers with stream 2; A closes its
    write end, B sees the end, closes, and A sees the end. */
 static void dx_run(const dx_side *s) {
-    unsigned char *buf = xmalloc(DX_LEN);
+    unsigned char *buf = th_xmalloc(DX_LEN);
     int a = s->side == IPC_FIFO_SIDE_A;
     ipc_pipe e;
     th_sleep_ms(s->delay_ms);
-    CHECK_ERR(ipc_fifo_duplex_open(&e, tpath("dx"), s->side, 5 * SEC), 0);
-    CHECK(is_cloexec(e.rfd) && is_cloexec(e.wfd));
-    CHECK(!is_nonblock(e.rfd) && !is_nonblock(e.wfd));
+    CHECK_ERR(ipc_fifo_duplex_open(&e, th_path("dx"), s->side, 5 * SEC), 0);
+    CHECK(th_is_cloexec(e.rfd) && th_is_cloexec(e.wfd));
+    CHECK(!th_is_nonblock(e.rfd) && !th_is_nonblock(e.wfd));
     CHECK_EQ(fd_flags(e.rfd) & O_ACCMODE, O_RDONLY);
     CHECK_EQ(fd_flags(e.wfd) & O_ACCMODE, O_WRONLY);
     if (a) {
-        fill(buf, DX_LEN, 1);
+        th_pat_fill(buf, DX_LEN, 1);
         CHECK_ERR(ipc_fd_write_all(e.wfd, buf, DX_LEN, 5 * SEC, NULL), (ssize_t)DX_LEN);
         CHECK_ERR(ipc_fd_read_exact(e.rfd, buf, DX_LEN, 5 * SEC, NULL), (ssize_t)DX_LEN);
-        pat_check(buf, DX_LEN, 2, __LINE__);
+        th_pat_check(__FILE__, __LINE__, buf, 0, DX_LEN, 2);
         CHECK_ERR(ipc_fd_close(&e.wfd), 0);
         CHECK_ERR(ipc_fd_read_exact(e.rfd, buf, 1, 5 * SEC, NULL), -EPIPE);
     } else {
         CHECK_ERR(ipc_fd_read_exact(e.rfd, buf, DX_LEN, 5 * SEC, NULL), (ssize_t)DX_LEN);
-        pat_check(buf, DX_LEN, 1, __LINE__);
-        fill(buf, DX_LEN, 2);
+        th_pat_check(__FILE__, __LINE__, buf, 0, DX_LEN, 1);
+        th_pat_fill(buf, DX_LEN, 2);
         CHECK_ERR(ipc_fd_write_all(e.wfd, buf, DX_LEN, 5 * SEC, NULL), (ssize_t)DX_LEN);
         CHECK_ERR(ipc_fd_read_exact(e.rfd, buf, 1, 5 * SEC, NULL), -EPIPE);
     }
@@ -1080,12 +910,12 @@ static void dx_child(void *arg) {
 
 GTEST(fifo_duplex_both_orders, 10000) {
     int fds = th_fd_count(), order;
-    CHECK_ERR(ipc_fifo_duplex_create(tpath("dx"), 0), 0);
-    CHECK_EQ(path_type(tpath("dx.a2b")), S_IFIFO);
-    CHECK_EQ(path_type(tpath("dx.b2a")), S_IFIFO);
-    CHECK_EQ(path_perm(tpath("dx.a2b")), 0600);
-    CHECK_EQ(path_perm(tpath("dx.b2a")), 0600);
-    CHECK_EQ(dir_entries(), 2);
+    CHECK_ERR(ipc_fifo_duplex_create(th_path("dx"), 0), 0);
+    CHECK_EQ(path_type(th_path("dx.a2b")), S_IFIFO);
+    CHECK_EQ(path_type(th_path("dx.b2a")), S_IFIFO);
+    CHECK_EQ(path_perm(th_path("dx.a2b")), 0600);
+    CHECK_EQ(path_perm(th_path("dx.b2a")), 0600);
+    CHECK_EQ(th_dir_each(th_dir, NULL, NULL), 2);
     /* order 0: A (here) opens first and waits for B; order 1: B opens first and waits;
        order 2: the child plays A and opens first */
     for (order = 0; order < 3; order++) {
@@ -1095,15 +925,15 @@ GTEST(fifo_duplex_both_orders, 10000) {
         theirs.side = 1 - mine.side;
         mine.delay_ms = order == 0 ? 0 : 100; /* whoever goes second waits 100 ms */
         theirs.delay_ms = 100 - mine.delay_ms;
-        pid = spawn(dx_child, &theirs);
+        pid = th_spawn_ok(dx_child, &theirs);
         dx_run(&mine);
-        join_ok(pid);
+        th_join_ok(pid, JOIN_MS);
         CHECK_EQ(th_fd_count(), fds);
     }
-    CHECK_ERR(ipc_fifo_duplex_unlink(tpath("dx")), 0);
-    CHECK_EQ(path_type(tpath("dx.a2b")), 0);
-    CHECK_EQ(path_type(tpath("dx.b2a")), 0);
-    CHECK_ERR(ipc_fifo_duplex_unlink(tpath("dx")), -ENOENT);
+    CHECK_ERR(ipc_fifo_duplex_unlink(th_path("dx")), 0);
+    CHECK_EQ(path_type(th_path("dx.a2b")), 0);
+    CHECK_EQ(path_type(th_path("dx.b2a")), 0);
+    CHECK_ERR(ipc_fifo_duplex_unlink(th_path("dx")), -ENOENT);
 }
 
 GTEST(fifo_duplex_create_errors, 10000) {
@@ -1113,35 +943,35 @@ GTEST(fifo_duplex_create_errors, 10000) {
     size_t n;
     mode_t old = umask(077);
     /* an explicit mode, exactly, on both */
-    CHECK_ERR(ipc_fifo_duplex_create(tpath("m"), 0640), 0);
-    CHECK_EQ(path_perm(tpath("m.a2b")), 0640);
-    CHECK_EQ(path_perm(tpath("m.b2a")), 0640);
+    CHECK_ERR(ipc_fifo_duplex_create(th_path("m"), 0640), 0);
+    CHECK_EQ(path_perm(th_path("m.a2b")), 0640);
+    CHECK_EQ(path_perm(th_path("m.b2a")), 0640);
     umask(old);
     /* exclusive: a second create fails and both stay */
-    CHECK_ERR(ipc_fifo_duplex_create(tpath("m"), 0), -EEXIST);
-    CHECK_EQ(path_type(tpath("m.a2b")), S_IFIFO);
-    CHECK_EQ(path_type(tpath("m.b2a")), S_IFIFO);
+    CHECK_ERR(ipc_fifo_duplex_create(th_path("m"), 0), -EEXIST);
+    CHECK_EQ(path_type(th_path("m.a2b")), S_IFIFO);
+    CHECK_EQ(path_type(th_path("m.b2a")), S_IFIFO);
     /* half there (a plain file at .b2a): fails, and no .a2b is left behind */
-    make_file(tpath("h.b2a"), "x");
-    CHECK_ERR(ipc_fifo_duplex_create(tpath("h"), 0), -EEXIST);
-    CHECK_EQ(path_type(tpath("h.a2b")), 0);
-    CHECK_EQ(path_type(tpath("h.b2a")), S_IFREG);
+    make_file(th_path("h.b2a"), "x");
+    CHECK_ERR(ipc_fifo_duplex_create(th_path("h"), 0), -EEXIST);
+    CHECK_EQ(path_type(th_path("h.a2b")), 0);
+    CHECK_EQ(path_type(th_path("h.b2a")), S_IFREG);
     /* unlink removes a FIFO but not the file, and reports it */
-    CHECK_ERR(ipc_fifo_create(tpath("h.a2b"), 0), 0);
-    CHECK_ERR(ipc_fifo_duplex_unlink(tpath("h")), -EINVAL);
-    CHECK_EQ(path_type(tpath("h.a2b")), 0);
-    CHECK_EQ(path_type(tpath("h.b2a")), S_IFREG);
+    CHECK_ERR(ipc_fifo_create(th_path("h.a2b"), 0), 0);
+    CHECK_ERR(ipc_fifo_duplex_unlink(th_path("h")), -EINVAL);
+    CHECK_EQ(path_type(th_path("h.a2b")), 0);
+    CHECK_EQ(path_type(th_path("h.b2a")), S_IFREG);
     /* no peer: the open times out and leaves nothing open */
     e.rfd = e.wfd = 12345;
-    CHECK_TIMED(ipc_fifo_duplex_open(&e, tpath("m"), IPC_FIFO_SIDE_A, 50 * MS), -ETIMEDOUT, 50);
+    CHECK_TIMED(ipc_fifo_duplex_open(&e, th_path("m"), IPC_FIFO_SIDE_A, 50 * MS), -ETIMEDOUT, 50);
     CHECK(e.rfd == -1 && e.wfd == -1);
-    CHECK_TIMED(ipc_fifo_duplex_open(&e, tpath("m"), IPC_FIFO_SIDE_B, 0), -EAGAIN, 0);
+    CHECK_TIMED(ipc_fifo_duplex_open(&e, th_path("m"), IPC_FIFO_SIDE_B, 0), -EAGAIN, 0);
     CHECK(e.rfd == -1 && e.wfd == -1);
-    CHECK_ERR(ipc_fifo_duplex_open(&e, tpath("none"), IPC_FIFO_SIDE_A, 0), -ENOENT);
+    CHECK_ERR(ipc_fifo_duplex_open(&e, th_path("none"), IPC_FIFO_SIDE_A, 0), -ENOENT);
     CHECK_EQ(th_fd_count(), fds);
     /* a path with no room for the suffix */
-    n = strlen(g_dir) + 1;
-    memcpy(long_path, g_dir, n - 1);
+    n = strlen(th_dir) + 1;
+    memcpy(long_path, th_dir, n - 1);
     long_path[n - 1] = '/';
     memset(long_path + n, 'x', sizeof long_path - n);
     long_path[PATH_MAX - 4] = 0; /* PATH_MAX - 4 bytes: one too many */
@@ -1149,7 +979,7 @@ GTEST(fifo_duplex_create_errors, 10000) {
     CHECK_ERR(ipc_fifo_duplex_open(&e, long_path, IPC_FIFO_SIDE_A, 0), -ENAMETOOLONG);
     CHECK(e.rfd == -1 && e.wfd == -1);
     CHECK_ERR(ipc_fifo_duplex_unlink(long_path), -ENAMETOOLONG);
-    CHECK_EQ(dir_entries(), 3); /* m.a2b, m.b2a, h.b2a */
+    CHECK_EQ(th_dir_each(th_dir, NULL, NULL), 3); /* m.a2b, m.b2a, h.b2a */
     CHECK_EQ(th_fd_count(), fds);
 }
 
@@ -1158,10 +988,10 @@ GTEST(fifo_duplex_create_errors, 10000) {
 GTEST(fifo_shell_writes_library_reads, 10000) {
     static const char script[] = "{ printf 'first\\n'; sleep 0.1; i=0; while [ $i -lt 2000 ]; "
                                  "do echo \"line $i\"; i=$((i+1)); done; } > \"$1\"";
-    const char *fifo = tpath("fifo");
+    const char *fifo = th_path("fifo");
     ipc_spawn_opts o = spawn_opts(IPC_STDIO_NULL, IPC_STDIO_NULL, IPC_STDIO_INHERIT, 0);
     size_t cap = 64 * KiB, len = 0;
-    char *want = (char *)xmalloc(cap), *got = (char *)xmalloc(cap);
+    char *want = (char *)th_xmalloc(cap), *got = (char *)th_xmalloc(cap);
     ipc_proc p;
     int fd, i;
     len += (size_t)snprintf(want + len, cap - len, "first\n");
@@ -1174,7 +1004,7 @@ GTEST(fifo_shell_writes_library_reads, 10000) {
     CHECK(p.in == -1 && p.out == -1 && p.err == -1);
     /* the pause after "first" is no end of stream; the shell's exit is */
     CHECK_EQ(read_to_eof(fd, got, cap, __LINE__), len);
-    CHECK_STR(got, want);
+    CHECK_STREQ(got, want);
     check_exit(proc_finish(&p), 0, __LINE__);
     close(fd);
     free(want);
@@ -1182,28 +1012,28 @@ GTEST(fifo_shell_writes_library_reads, 10000) {
 }
 
 GTEST(fifo_library_writes_shell_reads, 10000) {
-    const char *fifo = tpath("fifo"), *file = tpath("copy");
+    const char *fifo = th_path("fifo"), *file = th_path("copy");
     ipc_spawn_opts o = spawn_opts(IPC_STDIO_NULL, IPC_STDIO_NULL, IPC_STDIO_INHERIT, 0);
     size_t len = 200 * KiB;
-    unsigned char *buf = xmalloc(len + 1);
+    unsigned char *buf = th_xmalloc(len + 1);
     ipc_proc p;
     int fd;
     CHECK_ERR(ipc_fifo_create(fifo, 0), 0);
     sh_spawn(&p, &o, "cat \"$1\" > \"$2\"", fifo, file);
     fd = ipc_fifo_open(fifo, IPC_FIFO_WRITE, 5 * SEC); /* waits for cat */
     CHECK_OK(fd);
-    fill(buf, len, 5);
+    th_pat_fill(buf, len, 5);
     CHECK_ERR(ipc_fd_write_all(fd, buf, len, 5 * SEC, NULL), (ssize_t)len);
     close(fd);
     check_exit(proc_finish(&p), 0, __LINE__);
     memset(buf, 0, len + 1);
     CHECK_EQ(slurp(file, buf, len + 1), len);
-    pat_check(buf, len, 5, __LINE__);
+    th_pat_check(__FILE__, __LINE__, buf, 0, len, 5);
     free(buf);
 }
 
 GTEST(fifo_shell_reader_leaves_early, 10000) {
-    const char *fifo = tpath("fifo");
+    const char *fifo = th_path("fifo");
     ipc_spawn_opts o = spawn_opts(IPC_STDIO_NULL, IPC_STDIO_PIPE, IPC_STDIO_INHERIT, 0);
     unsigned char data[100];
     char got[64];
@@ -1213,14 +1043,14 @@ GTEST(fifo_shell_reader_leaves_early, 10000) {
     sh_spawn(&p, &o, "exec head -c 10 \"$1\"", fifo, NULL);
     fd = ipc_fifo_open(fifo, IPC_FIFO_WRITE, 5 * SEC);
     CHECK_OK(fd);
-    fill(data, sizeof data, 6);
+    th_pat_fill(data, sizeof data, 6);
     CHECK_ERR(ipc_fd_write_all(fd, data, sizeof data, 5 * SEC, NULL), (ssize_t)sizeof data);
     CHECK_EQ(read_to_eof(p.out, got, sizeof got, __LINE__), 10);
     CHECK(memcmp(got, data, 10) == 0);
     check_exit(proc_finish(&p), 0, __LINE__);
     /* the reader is gone: -EPIPE, and this process is alive with no SIGPIPE pending */
     CHECK_ERR(ipc_fd_write_all(fd, data, sizeof data, SEC, NULL), -EPIPE);
-    CHECK(!sigpipe_pending());
+    CHECK(!th_sig_pending(SIGPIPE));
     close(fd);
 }
 
@@ -1229,31 +1059,31 @@ GTEST(fifo_shell_reader_leaves_early, 10000) {
 GTEST(proc_cat_round_trip, 10000) {
     char *argv[] = {(char *)"cat", NULL};
     size_t len = 20 * KiB;
-    unsigned char *in = xmalloc(len), *out = xmalloc(len + 1);
+    unsigned char *in = th_xmalloc(len), *out = th_xmalloc(len + 1);
     int fds = th_fd_count();
     ipc_proc p;
     memset(&p, 0x55, sizeof p);
     CHECK_ERR(ipc_proc_spawn(&p, "/bin/cat", argv, NULL), 0);
     CHECK(p.pid > 0);
     CHECK(p.in >= 0 && p.out >= 0 && p.err >= 0);
-    CHECK(is_cloexec(p.in) && is_cloexec(p.out) && is_cloexec(p.err));
-    CHECK(!is_nonblock(p.in) && !is_nonblock(p.out) && !is_nonblock(p.err));
+    CHECK(th_is_cloexec(p.in) && th_is_cloexec(p.out) && th_is_cloexec(p.err));
+    CHECK(!th_is_nonblock(p.in) && !th_is_nonblock(p.out) && !th_is_nonblock(p.err));
     CHECK_EQ(fd_flags(p.in) & O_ACCMODE, O_WRONLY);
     CHECK_EQ(fd_flags(p.out) & O_ACCMODE, O_RDONLY);
     CHECK_EQ(fd_flags(p.err) & O_ACCMODE, O_RDONLY);
-    if (p.pidfd >= 0) CHECK(is_cloexec(p.pidfd));
+    if (p.pidfd >= 0) CHECK(th_is_cloexec(p.pidfd));
     /* only our ends are open here: 3 pipes + maybe the pidfd */
     CHECK_EQ(th_fd_count(), fds + 3 + (p.pidfd >= 0));
-    fill(in, len, 11);
+    th_pat_fill(in, len, 11);
     CHECK_ERR(ipc_fd_write_all(p.in, in, len, 5 * SEC, NULL), (ssize_t)len);
     CHECK_ERR(ipc_fd_close(&p.in), 0);
     CHECK_EQ(p.in, -1);
     CHECK_EQ(read_to_eof(p.out, (char *)out, len + 1, __LINE__), len);
-    pat_check(out, len, 11, __LINE__);
+    th_pat_check(__FILE__, __LINE__, out, 0, len, 11);
     CHECK_EQ(read_to_eof(p.err, (char *)out, len + 1, __LINE__), 0);
     check_exit(proc_finish(&p), 0, __LINE__);
     CHECK_EQ(th_fd_count(), fds);
-    CHECK(no_children());
+    CHECK(th_no_children());
     free(in);
     free(out);
 }
@@ -1262,8 +1092,8 @@ static int g_feed_fd;
 
 static void feeder(void *arg) {
     size_t len = *(size_t *)arg;
-    unsigned char *b = xmalloc(len);
-    fill(b, len, 12);
+    unsigned char *b = th_xmalloc(len);
+    th_pat_fill(b, len, 12);
     CHECK_ERR(ipc_fd_write_all(g_feed_fd, b, len, 10 * SEC, NULL), (ssize_t)len);
     free(b);
 }
@@ -1273,17 +1103,17 @@ static void feeder(void *arg) {
 GTEST(proc_cat_large_two_children, 15000) {
     char *argv[] = {(char *)"cat", NULL};
     size_t len = 4 << 20;
-    unsigned char *out = xmalloc(len + 1);
+    unsigned char *out = th_xmalloc(len + 1);
     ipc_proc a, b;
     pid_t pid;
     CHECK_ERR(ipc_proc_spawn(&a, "/bin/cat", argv, NULL), 0);
     CHECK_ERR(ipc_proc_spawn(&b, "/bin/cat", argv, NULL), 0);
     g_feed_fd = a.in;
-    pid = spawn(feeder, &len);
+    pid = th_spawn_ok(feeder, &len);
     CHECK_ERR(ipc_fd_close(&a.in), 0);
     CHECK_EQ(read_to_eof(a.out, (char *)out, len + 1, __LINE__), len);
-    pat_check(out, len, 12, __LINE__);
-    join_ok(pid);
+    th_pat_check(__FILE__, __LINE__, out, 0, len, 12);
+    th_join_ok(pid, JOIN_MS);
     check_exit(proc_finish(&a), 0, __LINE__); /* b still runs */
     CHECK_EQ(ipc_proc_wait(&b, 0), -EAGAIN);
     CHECK_ERR(ipc_fd_write_all(b.in, "b", 1, SEC, NULL), 1);
@@ -1320,7 +1150,7 @@ GTEST(proc_exit_status, 10000) {
         CHECK(WIFSIGNALED(st) && WTERMSIG(st) == SIGTERM);
         CHECK_ERR(ipc_proc_close(&p), 0);
     }
-    CHECK(no_children());
+    CHECK(th_no_children());
 }
 
 GTEST(proc_stdio_wiring, 10000) {
@@ -1334,9 +1164,9 @@ GTEST(proc_stdio_wiring, 10000) {
     sh_spawn(&p, NULL, both, NULL, NULL);
     CHECK(p.in >= 0 && p.out >= 0 && p.err >= 0);
     read_to_eof(p.out, buf, sizeof buf, __LINE__);
-    CHECK_STR(buf, "out\n");
+    CHECK_STREQ(buf, "out\n");
     read_to_eof(p.err, buf, sizeof buf, __LINE__);
-    CHECK_STR(buf, "err\n");
+    CHECK_STREQ(buf, "err\n");
     check_exit(proc_finish(&p), 0, __LINE__);
 
     /* 2>&1: one pipe, in order */
@@ -1344,7 +1174,7 @@ GTEST(proc_stdio_wiring, 10000) {
     sh_spawn(&p, &o, both, NULL, NULL);
     CHECK_EQ(p.err, -1);
     read_to_eof(p.out, buf, sizeof buf, __LINE__);
-    CHECK_STR(buf, "out\nerr\n");
+    CHECK_STREQ(buf, "out\nerr\n");
     check_exit(proc_finish(&p), 0, __LINE__);
 
     /* /dev/null for stdout: only stderr comes */
@@ -1352,7 +1182,7 @@ GTEST(proc_stdio_wiring, 10000) {
     sh_spawn(&p, &o, both, NULL, NULL);
     CHECK(p.in == -1 && p.out == -1 && p.err >= 0);
     read_to_eof(p.err, buf, sizeof buf, __LINE__);
-    CHECK_STR(buf, "err\n");
+    CHECK_STREQ(buf, "err\n");
     check_exit(proc_finish(&p), 0, __LINE__);
 
     /* what the child's 0, 1 and 2 really are: /dev/null, and one pipe twice */
@@ -1363,9 +1193,9 @@ GTEST(proc_stdio_wiring, 10000) {
     {
         char l0[64], l1[64], l2[64];
         CHECK_EQ(sscanf(buf, "%63s %63s %63s", l0, l1, l2), 3);
-        CHECK_STR(l0, "/dev/null");
+        CHECK_STREQ(l0, "/dev/null");
         CHECK(strncmp(l1, "pipe:", 5) == 0);
-        CHECK_STR(l2, l1);
+        CHECK_STREQ(l2, l1);
     }
 
     /* stdin from /dev/null: cat ends at once */
@@ -1401,7 +1231,7 @@ GTEST(proc_stdio_wiring, 10000) {
         close(saved);
         read_to_eof(cap[0], buf2, sizeof buf2, __LINE__);
         close(cap[0]);
-        CHECK_STR(buf2, "inherited\n");
+        CHECK_STREQ(buf2, "inherited\n");
     }
     CHECK_EQ(th_fd_count(), fds);
 }
@@ -1430,7 +1260,7 @@ GTEST(proc_env_and_argv, 10000) {
     CHECK_ERR(ipc_proc_spawn(&p, "/bin/sh", argv, &o), 0);
     read_to_eof(p.out, buf, sizeof buf, __LINE__);
     check_exit(proc_finish(&p), 0, __LINE__);
-    CHECK_STR(buf, "[a b][  lead]['single'][\"double\"][][$HOME][back\\slash][*][new\nline]");
+    CHECK_STREQ(buf, "[a b][  lead]['single'][\"double\"][][$HOME][back\\slash][*][new\nline]");
 
     /* envp replaces the environment */
     CHECK_EQ(setenv("IPCT_PARENT", "here", 1), 0);
@@ -1439,14 +1269,14 @@ GTEST(proc_env_and_argv, 10000) {
              NULL);
     read_to_eof(p.out, buf, sizeof buf, __LINE__);
     check_exit(proc_finish(&p), 0, __LINE__);
-    CHECK_STR(buf, "bar baz||unset");
+    CHECK_STREQ(buf, "bar baz||unset");
 
     /* NULL envp: the caller's environment */
     o.envp = NULL;
     sh_spawn(&p, &o, "printf '%s|%s' \"${FOO-unset}\" \"$IPCT_PARENT\"", NULL, NULL);
     read_to_eof(p.out, buf, sizeof buf, __LINE__);
     check_exit(proc_finish(&p), 0, __LINE__);
-    CHECK_STR(buf, "unset|here");
+    CHECK_STREQ(buf, "unset|here");
 }
 
 GTEST(proc_path_search, 10000) {
@@ -1459,7 +1289,7 @@ GTEST(proc_path_search, 10000) {
     CHECK_ERR(ipc_fd_write_all(p.in, "found", 5, SEC, NULL), 5);
     CHECK_ERR(ipc_fd_close(&p.in), 0);
     read_to_eof(p.out, buf, sizeof buf, __LINE__);
-    CHECK_STR(buf, "found");
+    CHECK_STREQ(buf, "found");
     check_exit(proc_finish(&p), 0, __LINE__);
     /* a slash means a path even with IPC_SPAWN_PATH */
     CHECK_ERR(ipc_proc_spawn(&p, "/bin/cat", argv, &o), 0);
@@ -1470,20 +1300,20 @@ GTEST(proc_path_search, 10000) {
 
 GTEST(proc_spawn_missing_program, 10000) {
     char *argv[] = {(char *)"prog", NULL};
-    const char *noexec = tpath("noexec");
+    const char *noexec = th_path("noexec");
     int fds = th_fd_count();
     ipc_proc p;
     memset(&p, 0x55, sizeof p);
     CHECK_ERR(ipc_proc_spawn(&p, "/nonexistent-ipct/prog", argv, NULL), -ENOENT);
     CHECK(p.pid == 0 && p.in == -1 && p.out == -1 && p.err == -1 && p.pidfd == -1);
-    CHECK_ERR(ipc_proc_spawn(&p, tpath("missing"), argv, NULL), -ENOENT);
+    CHECK_ERR(ipc_proc_spawn(&p, th_path("missing"), argv, NULL), -ENOENT);
     /* a file without execute permission */
     make_file(noexec, "#!/bin/sh\nexit 0\n");
     CHECK_EQ(chmod(noexec, 0644), 0);
     CHECK_ERR(ipc_proc_spawn(&p, noexec, argv, NULL), -EACCES);
     CHECK(p.pid == 0 && p.in == -1 && p.out == -1 && p.err == -1);
     CHECK_EQ(th_fd_count(), fds);
-    CHECK(no_children());
+    CHECK(th_no_children());
 }
 
 GTEST(proc_spawn_path_missing_program, 10000) {
@@ -1491,15 +1321,15 @@ GTEST(proc_spawn_path_missing_program, 10000) {
     ipc_spawn_opts o = spawn_opts(0, 0, 0, IPC_SPAWN_PATH);
     int fds = th_fd_count();
     ipc_proc p;
-    if (under_emulator())
+    if (th_under_emulator())
         th_skip("posix_spawn runs as a plain fork under qemu: exec errors become status 127");
     CHECK_ERR(ipc_proc_spawn(&p, "ipct-no-such-program-here", argv, &o), -ENOENT);
     CHECK(p.pid == 0 && p.in == -1 && p.out == -1 && p.err == -1 && p.pidfd == -1);
     /* no slash and no IPC_SPAWN_PATH: "cat" is a file in the working directory */
-    CHECK_EQ(chdir(g_dir), 0);
+    CHECK_EQ(chdir(th_dir), 0);
     CHECK_ERR(ipc_proc_spawn(&p, "cat", argv, NULL), -ENOENT);
     CHECK_EQ(th_fd_count(), fds);
-    CHECK(no_children());
+    CHECK(th_no_children());
 }
 
 GTEST(proc_wait_timeout_kill, 10000) {
@@ -1537,7 +1367,7 @@ GTEST(proc_wait_timeout_kill, 10000) {
     CHECK_ERR(ipc_proc_kill(&q, SIGKILL), 0);
     CHECK_OK(proc_finish(&q));
     CHECK_EQ(th_fd_count(), fds);
-    CHECK(no_children());
+    CHECK(th_no_children());
 }
 
 GTEST(proc_no_parent_fd_leak, 10000) {
@@ -1550,9 +1380,9 @@ GTEST(proc_no_parent_fd_leak, 10000) {
     /* descriptors without close-on-exec, one of them high */
     leak = open("/dev/null", O_RDONLY);
     CHECK(leak >= 0);
-    CHECK(!is_cloexec(leak));
+    CHECK(!th_is_cloexec(leak));
     CHECK_EQ(dup2(leak, 100), 100);
-    CHECK(!is_cloexec(100));
+    CHECK(!th_is_cloexec(100));
     CHECK_ERR(ipc_proc_spawn(&p, "ls", argv, &o), 0);
     read_to_eof(p.out, buf, sizeof buf, __LINE__);
     check_exit(proc_finish(&p), 0, __LINE__);
@@ -1591,7 +1421,7 @@ GTEST(proc_default_signals, 10000) {
     sigaddset(&set, SIGUSR2);
     sigaddset(&set, SIGPIPE);
     CHECK_EQ(sigprocmask(SIG_BLOCK, &set, NULL), 0);
-    if (!under_emulator()) CHECK(status_mask(getpid(), "SigIgn:") & SIGBIT(SIGPIPE));
+    if (!th_under_emulator()) CHECK(status_mask(getpid(), "SigIgn:") & SIGBIT(SIGPIPE));
 
     CHECK_ERR(ipc_proc_spawn(&p, "sleep", argv, &o), 0);
     wait_exec(p.pid, "sleep");
@@ -1636,14 +1466,14 @@ GTEST(proc_nonblock_flag, 10000) {
     char buf[16];
     ipc_proc p;
     CHECK_ERR(ipc_proc_spawn(&p, "/bin/cat", argv, &o), 0);
-    CHECK(is_nonblock(p.in) && is_nonblock(p.out) && is_nonblock(p.err));
-    CHECK(is_cloexec(p.in) && is_cloexec(p.out) && is_cloexec(p.err));
+    CHECK(th_is_nonblock(p.in) && th_is_nonblock(p.out) && th_is_nonblock(p.err));
+    CHECK(th_is_cloexec(p.in) && th_is_cloexec(p.out) && th_is_cloexec(p.err));
     CHECK_EQ(read(p.out, buf, sizeof buf), -1); /* nothing yet, and no blocking */
     CHECK_EQ(errno, EAGAIN);
     CHECK_ERR(ipc_fd_write_all(p.in, "nb", 2, SEC, NULL), 2);
     CHECK_ERR(ipc_fd_close(&p.in), 0);
     read_to_eof(p.out, buf, sizeof buf, __LINE__);
-    CHECK_STR(buf, "nb");
+    CHECK_STREQ(buf, "nb");
     check_exit(proc_finish(&p), 0, __LINE__);
 }
 
@@ -1680,7 +1510,7 @@ GTEST(proc_bad_args, 10000) {
     CHECK_ERR(ipc_proc_kill(NULL, SIGTERM), -EINVAL);
     CHECK_ERR(ipc_proc_close(NULL), -EINVAL);
     CHECK_EQ(th_fd_count(), fds);
-    CHECK(no_children());
+    CHECK(th_no_children());
 }
 
 /* The child's pidfd becomes readable when it exits. */

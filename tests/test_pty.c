@@ -19,19 +19,7 @@
 #define MS  ((int64_t)1000000)
 #define SEC (1000 * MS)
 
-#define CHECK_STR(got, want)                                                                       \
-    do {                                                                                           \
-        const char *g_ = (got), *w_ = (want);                                                      \
-        if (strcmp(g_, w_) != 0) th_fail(__FILE__, __LINE__, "got \"%s\", want \"%s\"", g_, w_);   \
-    } while (0)
-
 /* ---- helpers ---- */
-
-static int pt_cloexec(int fd) {
-    int f = fcntl(fd, F_GETFD);
-    CHECK(f >= 0);
-    return (f & FD_CLOEXEC) != 0;
-}
 
 static void pt_winsize(int fd, int rows, int cols) {
     struct winsize w;
@@ -51,25 +39,6 @@ static tcflag_t pt_oflag(int fd) {
     struct termios t;
     CHECK_EQ(tcgetattr(fd, &t), 0);
     return t.c_oflag;
-}
-
-/* This process has no child, running or zombie. */
-static int pt_no_children(void) {
-    int st;
-    return waitpid(-1, &st, WNOHANG) < 0 && errno == ECHILD;
-}
-
-/* qemu-user runs posix_spawn as a plain fork: a PATH search that fails shows only as
-   exit status 127 there. */
-static int pt_emulated(void) {
-    char comm[32] = "";
-    int fd = open("/proc/self/comm", O_RDONLY | O_CLOEXEC);
-    if (fd >= 0) {
-        ssize_t n = read(fd, comm, sizeof comm - 1);
-        if (n > 0) comm[n] = 0;
-        close(fd);
-    }
-    return strncmp(comm, "qemu-", 5) == 0;
 }
 
 /* Append what the program writes to buf (NUL-terminated, *len bytes so far) until it
@@ -103,13 +72,18 @@ static void pt_read_end(ipc_pty *p, char *buf, size_t cap, size_t *len, int line
     }
 }
 
-/* Start /bin/sh -c script on the pty. */
-static void pt_sh(ipc_pty *p, ipc_proc *proc, const char *script) {
-    char *argv[4];
+/* argv of sh -c script. */
+static void pt_sh_argv(char *argv[4], const char *script) {
     argv[0] = (char *)"sh";
     argv[1] = (char *)"-c";
     argv[2] = (char *)script;
     argv[3] = NULL;
+}
+
+/* Start /bin/sh -c script on the pty. */
+static void pt_sh(ipc_pty *p, ipc_proc *proc, const char *script) {
+    char *argv[4];
+    pt_sh_argv(argv, script);
     CHECK_ERR(ipc_pty_spawn(p, proc, "/bin/sh", argv, NULL), 0);
     CHECK(proc->pid > 0);
     CHECK_EQ(p->slave, -1); /* handed over: the master sees the end with the program */
@@ -136,8 +110,8 @@ TEST(pty_open_basics) {
     CHECK_ERR(ipc_pty_open(&p, NULL), 0);
     CHECK(p.master >= 0 && p.slave >= 0 && p.master != p.slave);
     CHECK_EQ(th_fd_count(), fds + 2);
-    CHECK(pt_cloexec(p.master));
-    CHECK(pt_cloexec(p.slave));
+    CHECK(th_is_cloexec(p.master));
+    CHECK(th_is_cloexec(p.slave));
     CHECK(isatty(p.master) && isatty(p.slave));
     CHECK(strncmp(p.name, "/dev/pts/", 9) == 0);
     for (d = p.name + 9; *d; d++)
@@ -155,7 +129,7 @@ TEST(pty_open_basics) {
     /* Slave output reaches the master with the terminal's \n -> \r\n. */
     CHECK_EQ(write(p.slave, "ab\n", 3), 3);
     pt_read_until(&p, buf, sizeof buf, &len, "ab\r\n", __LINE__);
-    CHECK_STR(buf, "ab\r\n");
+    CHECK_STREQ(buf, "ab\r\n");
     /* Master input reaches the slave a line at a time, echoed back to the master. */
     CHECK_ERR(ipc_fd_write_all(p.master, "xy\n", 3, 5 * SEC, NULL), 3);
     CHECK_ERR(ipc_fd_read_some(p.slave, buf, sizeof buf, 5 * SEC), 3);
@@ -163,7 +137,7 @@ TEST(pty_open_basics) {
     len = 0;
     buf[0] = 0;
     pt_read_until(&p, buf, sizeof buf, &len, "xy\r\n", __LINE__);
-    CHECK_STR(buf, "xy\r\n");
+    CHECK_STREQ(buf, "xy\r\n");
 
     CHECK_ERR(ipc_pty_close(&p), 0);
     CHECK_EQ(p.master, -1);
@@ -233,7 +207,7 @@ static void pt_check_raw(ipc_pty *p) {
     CHECK_EQ(write(p->slave, "a\nb", 3), 3);
     buf[0] = 0;
     pt_read_until(p, buf, sizeof buf, &len, "a\nb", __LINE__);
-    CHECK_STR(buf, "a\nb");
+    CHECK_STREQ(buf, "a\nb");
     /* Input is readable at once, without a newline, and nothing is echoed. */
     CHECK_ERR(ipc_fd_write_all(p->master, "q", 1, 5 * SEC, NULL), 1);
     CHECK_ERR(ipc_fd_read_some(p->slave, buf, sizeof buf, 5 * SEC), 1);
@@ -275,12 +249,12 @@ static void pt_stty(const ipc_pty_opts *o, const char *want) {
     CHECK_ERR(ipc_pty_open(&p, o), 0);
     pt_sh(&p, &proc, "stty size; echo hi");
     pt_read_end(&p, buf, sizeof buf, &len, __LINE__);
-    CHECK_STR(buf, want);
+    CHECK_STREQ(buf, want);
     pt_exit_code(&proc, 0);
     CHECK_ERR(ipc_pty_read(&p, buf, sizeof buf, 0), -EPIPE); /* the end stays the end */
     CHECK_ERR(ipc_pty_close(&p), 0);
     CHECK_EQ(th_fd_count(), fds);
-    CHECK(pt_no_children());
+    CHECK(th_no_children());
 }
 
 TEST(pty_spawn_stty_size) {
@@ -311,7 +285,7 @@ TEST(pty_spawn_controlling_tty) {
     CHECK(proc.in == -1 && proc.out == -1 && proc.err == -1);
     snprintf(want, sizeof want, "%s\r\n%s\r\n%s\r\nctty\r\nready\r\n", p.name, p.name, p.name);
     pt_read_until(&p, buf, sizeof buf, &len, "ready\r\n", __LINE__);
-    CHECK_STR(buf, want);
+    CHECK_STREQ(buf, want);
     CHECK_EQ(getsid(proc.pid), proc.pid);
     CHECK_EQ(tcgetsid(p.master), proc.pid);
     CHECK_EQ(tcgetpgrp(p.master), proc.pid); /* its group is the terminal's foreground */
@@ -342,7 +316,7 @@ TEST(pty_spawn_cat) {
         line[n - 1] = 0;
         snprintf(want, sizeof want, "%s\r\n%s\r\n", line, line);
         pt_read_until(&p, buf, sizeof buf, &len, want, __LINE__);
-        CHECK_STR(buf, want);
+        CHECK_STREQ(buf, want);
     }
     CHECK_ERR(ipc_fd_write_all(p.master, "\004", 1, 5 * SEC, NULL), 1); /* ^D: end of input */
     len = 0;
@@ -367,7 +341,7 @@ TEST(pty_spawn_head) {
     CHECK_ERR(ipc_pty_spawn(&p, &proc, "/usr/bin/head", argv, NULL), 0);
     CHECK_ERR(ipc_fd_write_all(p.master, "first\n", 6, 5 * SEC, NULL), 6);
     pt_read_end(&p, buf, sizeof buf, &len, __LINE__); /* head exits after one line */
-    CHECK_STR(buf, "first\r\nfirst\r\n");
+    CHECK_STREQ(buf, "first\r\nfirst\r\n");
     pt_exit_code(&proc, 0);
     CHECK_ERR(ipc_pty_close(&p), 0);
 }
@@ -408,7 +382,7 @@ TEST(pty_set_raw_running) {
     CHECK_EQ(pt_lflag(p.master) & (ECHO | ICANON), 0);
     CHECK_ERR(ipc_fd_write_all(p.master, "abc\n", 4, 5 * SEC, NULL), 4);
     pt_read_until(&p, buf, sizeof buf, &len, "abc\n", __LINE__);
-    CHECK_STR(buf, "abc\n");
+    CHECK_STREQ(buf, "abc\n");
     CHECK_TIMED(ipc_pty_read(&p, buf, sizeof buf, 50 * MS), -ETIMEDOUT, 50); /* no echo */
     CHECK_ERR(ipc_fd_write_all(p.master, "\003\004", 2, 5 * SEC, NULL), 2); /* no signals, no EOF */
     len = 0;
@@ -431,10 +405,7 @@ TEST(pty_spawn_env_and_path) {
     ipc_spawn_opts o;
     ipc_proc proc;
     ipc_pty p;
-    argv[0] = (char *)"sh";
-    argv[1] = (char *)"-c";
-    argv[2] = (char *)"echo \"$IPCT_PTY\"; echo err >&2";
-    argv[3] = NULL;
+    pt_sh_argv(argv, "echo \"$IPCT_PTY\"; echo err >&2");
     envp[0] = (char *)"IPCT_PTY=forty two";
     envp[1] = (char *)"PATH=/usr/bin:/bin";
     envp[2] = NULL;
@@ -447,7 +418,7 @@ TEST(pty_spawn_env_and_path) {
     CHECK_ERR(ipc_pty_open(&p, NULL), 0);
     CHECK_ERR(ipc_pty_spawn(&p, &proc, "sh", argv, &o), 0);
     pt_read_end(&p, buf, sizeof buf, &len, __LINE__);
-    CHECK_STR(buf, "forty two\r\nerr\r\n");
+    CHECK_STREQ(buf, "forty two\r\nerr\r\n");
     pt_exit_code(&proc, 0);
     CHECK_ERR(ipc_pty_close(&p), 0);
 }
@@ -461,10 +432,7 @@ TEST(pty_spawn_pgroup_flag) {
     ipc_spawn_opts o;
     ipc_proc proc;
     ipc_pty p;
-    argv[0] = (char *)"sh";
-    argv[1] = (char *)"-c";
-    argv[2] = (char *)"echo started; read x";
-    argv[3] = NULL;
+    pt_sh_argv(argv, "echo started; read x");
     memset(&o, 0, sizeof o);
     o.flags = IPC_SPAWN_PGROUP;
     buf[0] = 0;
@@ -536,7 +504,7 @@ TEST(pty_read_drains_after_exit) {
     pt_sh(&p, &proc, "echo one; echo two");
     pt_exit_code(&proc, 0); /* gone before we read a byte */
     pt_read_end(&p, buf, sizeof buf, &len, __LINE__);
-    CHECK_STR(buf, "one\r\ntwo\r\n");
+    CHECK_STREQ(buf, "one\r\ntwo\r\n");
     CHECK_ERR(ipc_pty_read(&p, buf, sizeof buf, 0), -EPIPE);
     CHECK_ERR(ipc_pty_read(&p, buf, sizeof buf, 50 * MS), -EPIPE);
     CHECK_ERR(ipc_pty_read(&p, buf, sizeof buf, IPC_FOREVER), -EPIPE);
@@ -583,10 +551,7 @@ TEST(pty_bad_args) {
     ipc_pty p;
     ipc_pipe pp;
     int fds = th_fd_count(), open_fds;
-    argv[0] = (char *)"sh";
-    argv[1] = (char *)"-c";
-    argv[2] = (char *)"echo ok";
-    argv[3] = NULL;
+    pt_sh_argv(argv, "echo ok");
     noargs[0] = NULL;
 
     CHECK_ERR(ipc_pty_open(NULL, NULL), -EINVAL);
@@ -613,18 +578,18 @@ TEST(pty_bad_args) {
     CHECK_ERR(ipc_pty_spawn(&p, &proc, "/bin/sh", argv, &o), -EINVAL);
     CHECK_ERR(ipc_pty_spawn(&p, &proc, "/nonexistent-ipct/prog", argv, NULL), -ENOENT);
     CHECK_ERR(ipc_pty_spawn(&p, &proc, "/etc/passwd", argv, NULL), -EACCES);
-    if (!pt_emulated()) {
+    if (!th_under_emulator()) { /* qemu-user: a failed PATH search shows only as status 127 */
         o.flags = IPC_SPAWN_PATH;
         CHECK_ERR(ipc_pty_spawn(&p, &proc, "ipct-no-such-program", argv, &o), -ENOENT);
     }
     CHECK(p.slave >= 0);
     CHECK_EQ(th_fd_count(), open_fds);
-    CHECK(pt_no_children());
+    CHECK(th_no_children());
     /* and it still works */
     CHECK_ERR(ipc_pty_spawn(&p, &proc, "/bin/sh", argv, NULL), 0);
     buf[0] = 0;
     pt_read_end(&p, buf, sizeof buf, &len, __LINE__);
-    CHECK_STR(buf, "ok\r\n");
+    CHECK_STREQ(buf, "ok\r\n");
     pt_exit_code(&proc, 0);
 
     CHECK_ERR(ipc_pty_close(&p), 0);
@@ -633,7 +598,7 @@ TEST(pty_bad_args) {
     CHECK_ERR(ipc_pty_read(&p, buf, sizeof buf, 0), -EBADF);
     CHECK_ERR(ipc_pty_close(&p), 0);
     CHECK_EQ(th_fd_count(), fds);
-    CHECK(pt_no_children());
+    CHECK(th_no_children());
 }
 
 TEST(pty_no_fd_leak) {

@@ -18,23 +18,6 @@
 #include <sys/mman.h>
 #include <sys/stat.h>
 
-#if defined(__SANITIZE_ADDRESS__)
-#define BC_ASAN 1
-#elif defined(__has_feature)
-#if __has_feature(address_sanitizer)
-#define BC_ASAN 1
-#endif
-#endif
-#ifndef BC_ASAN
-#define BC_ASAN 0
-#endif
-/* ASan and qemu-i386 (the -m32 suite) run many times slower: fewer messages there. */
-#if BC_ASAN || defined(__i386__)
-#define BC_SLOW 1
-#else
-#define BC_SLOW 0
-#endif
-
 #define MS      ((int64_t)1000000)
 #define JOIN_MS 8000
 #define BC_MAXR 16   /* reader processes a test may have */
@@ -50,18 +33,6 @@
 
 /* ---- helpers ---- */
 
-static uint64_t mix64(uint64_t x) {
-    x += 0x9e3779b97f4a7c15ull;
-    x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ull;
-    x = (x ^ (x >> 27)) * 0x94d049bb133111ebull;
-    return x ^ (x >> 31);
-}
-
-static uint64_t rnd(uint64_t *state) {
-    *state += 0x9e3779b97f4a7c15ull;
-    return mix64(*state);
-}
-
 static uint32_t fnv32(const unsigned char *p, size_t n) {
     uint32_t h = 2166136261u;
     size_t i;
@@ -72,11 +43,11 @@ static uint32_t fnv32(const unsigned char *p, size_t n) {
 
 /* Length of message seq in a ring whose messages go up to max bytes (12 at least). */
 static size_t bc_len(uint64_t seq, size_t max) {
-    return 12 + (size_t)(mix64(seq ^ 0x6c656e) % (max - 11));
+    return 12 + (size_t)(th_mix64(seq ^ 0x6c656e) % (max - 11));
 }
 
 static unsigned char bc_byte(uint64_t seq, size_t i) {
-    return (unsigned char)(mix64(seq) + i * 131u + (i >> 8));
+    return (unsigned char)(th_mix64(seq) + i * 131u + (i >> 8));
 }
 
 static void bc_fill(void *p, size_t len, uint64_t seq) {
@@ -144,27 +115,6 @@ static ipc_ring_opts bc_opts(size_t slot, size_t cap, unsigned extra) {
     return o;
 }
 
-/* Mappings, for leak checks: under ASan only the file and memfd mappings (its allocator
-   maps anonymous memory as it goes). */
-static int maps_now(void) {
-#if BC_ASAN
-    FILE *f = fopen("/proc/self/maps", "r");
-    char line[4096];
-    int n = 0;
-    if (!f) return -1;
-    while (fgets(line, sizeof line, f))
-        if (strstr(line, " /") || strstr(line, "memfd:")) n++;
-    fclose(f);
-    return n;
-#else
-    return th_map_count();
-#endif
-}
-
-static double ms_of(int64_t ns) {
-    return (double)ns / 1e6;
-}
-
 /* What a reader process found. */
 typedef struct bc_res {
     uint64_t got;   /* messages received intact */
@@ -186,7 +136,7 @@ typedef struct bc_sh {
     uint64_t sent;  /* the producer's messages committed so far */
     uint64_t total; /* the producer's count at close */
     uint64_t ack[BC_MAXR];
-    uint64_t count[16]; /* the scribbler test's tallies */
+    th_scrib sc; /* the scribbler test's tallies */
     bc_res res[BC_MAXR];
 } bc_sh;
 
@@ -217,23 +167,13 @@ static int flag_get(int i) {
 
 /* Wait (bounded) until flag i reaches v. */
 static void flag_wait(int i, int v, int ms) {
-    int64_t dl = ipc_deadline_make((int64_t)ms * MS);
-    while (flag_get(i) < v) {
-        if (ipc_deadline_left(dl) == 0)
-            th_fail(__FILE__, __LINE__, "flag %d stayed %d (want %d) for %d ms", i, flag_get(i), v,
-                    ms);
-        th_sleep_ms(1);
-    }
+    char what[16];
+    snprintf(what, sizeof what, "flag %d", i);
+    th_int_wait(&g_sh->flag[i], v, ms, what);
 }
 
 static void ready_wait(int n, int ms) {
-    int64_t dl = ipc_deadline_make((int64_t)ms * MS);
-    while (__atomic_load_n(&g_sh->ready, __ATOMIC_ACQUIRE) < n) {
-        if (ipc_deadline_left(dl) == 0)
-            th_fail(__FILE__, __LINE__, "%d of %d readers attached after %d ms",
-                    __atomic_load_n(&g_sh->ready, __ATOMIC_ACQUIRE), n, ms);
-        th_sleep_ms(1);
-    }
+    th_int_wait(&g_sh->ready, n, ms, "readers attached");
 }
 
 static void ready_add(void) {
@@ -287,16 +227,9 @@ static void join_ok(pid_t pid, const char *who, int ms) {
     if (rc != 0) th_fail(__FILE__, __LINE__, "%s: exit %d (-1: timed out)", who, rc);
 }
 
-static void check_50ms(int64_t t0, const char *what) {
-    int64_t el = ipc_time_now() - t0;
-    if (el < 50 * MS || el > 1000 * MS)
-        th_fail(__FILE__, __LINE__, "%s with a 50 ms timeout returned after %.1f ms", what,
-                ms_of(el));
-}
-
 static void check_quick(int64_t t0, const char *what) {
     int64_t el = ipc_time_now() - t0;
-    if (el > 1000 * MS) th_fail(__FILE__, __LINE__, "%s took %.1f ms", what, ms_of(el));
+    if (el > 1000 * MS) th_fail(__FILE__, __LINE__, "%s took %.1f ms", what, th_ms_of(el));
 }
 
 /* ---- 1. lossless: every reader gets the full stream, in order ---- */
@@ -315,7 +248,7 @@ static void stream_reader(void *arg) {
     CHECK_EQ(ipc_ring_max_msg(&c), g_max);
     ready_add();
     for (;;) {
-        unsigned k = (unsigned)(rnd(&rs) % 8);
+        unsigned k = (unsigned)(th_rnd64(&rs) % 8);
         const void *m;
         ssize_t n;
         if (k < 3) {
@@ -345,7 +278,7 @@ static void stream_reader(void *arg) {
         if (n == -EPIPE) break;
         bc_expect("reader", buf, n, g_max, want);
         want++;
-        if (id == 0 && rnd(&rs) % 256 == 0) th_sleep_ms(1); /* the slowest reader */
+        if (id == 0 && th_rnd64(&rs) % 256 == 0) th_sleep_ms(1); /* the slowest reader */
     }
     CHECK_EQ(want, g_n);
     t0 = ipc_time_now();
@@ -368,7 +301,7 @@ static void stream_reader(void *arg) {
 static void stream_produce(ipc_ring *p, uint64_t n, uint64_t seed) {
     uint64_t rs = seed, i = 0;
     while (i < n) {
-        unsigned k = (unsigned)(rnd(&rs) % 16);
+        unsigned k = (unsigned)(th_rnd64(&rs) % 16);
         size_t len = bc_len(i, g_max);
         void *m;
         int rc;
@@ -422,19 +355,19 @@ static void lossless_stream(int readers, size_t slot, size_t cap, int named, uin
 }
 
 TEST_T(ringbc_lossless_1_reader_anonymous, 30000) {
-    lossless_stream(1, 512, 4096, 0, BC_SLOW ? 600 : 5000); /* 8 slots */
+    lossless_stream(1, 512, 4096, 0, TH_SLOW ? 600 : 5000); /* 8 slots */
 }
 
 TEST_T(ringbc_lossless_3_readers_named, 30000) {
-    lossless_stream(3, 1024, 4096, 1, BC_SLOW ? 600 : 5000); /* 4 slots */
+    lossless_stream(3, 1024, 4096, 1, TH_SLOW ? 600 : 5000); /* 4 slots */
 }
 
 TEST_T(ringbc_lossless_8_readers_anonymous, 30000) {
-    lossless_stream(8, 256, 4096, 0, BC_SLOW ? 600 : 5000); /* 16 slots */
+    lossless_stream(8, 256, 4096, 0, TH_SLOW ? 600 : 5000); /* 16 slots */
 }
 
 TEST_T(ringbc_lossless_8_readers_named_two_slots, 30000) {
-    lossless_stream(8, 2048, 4096, 1, BC_SLOW ? 400 : 2000); /* the fewest slots there can be */
+    lossless_stream(8, 2048, 4096, 1, TH_SLOW ? 400 : 2000); /* the fewest slots there can be */
 }
 
 /* ---- 2. readers that join and leave while the producer streams ---- */
@@ -449,12 +382,12 @@ static void joining_reader(void *arg) {
     int id = (int)(intptr_t)arg, r, rounds;
     unsigned char buf[BC_BUF];
     uint64_t rs = 500 + (uint64_t)id;
-    rounds = 2 + (int)(rnd(&rs) % 4);
+    rounds = 2 + (int)(th_rnd64(&rs) % 4);
     for (r = 0; r < rounds; r++) {
         int last = r == rounds - 1;
-        uint64_t c0, c1, want = 0, got = 0, stop = 1 + rnd(&rs) % 200;
+        uint64_t c0, c1, want = 0, got = 0, stop = 1 + th_rnd64(&rs) % 200;
         ipc_ring c;
-        th_sleep_ms((int)(rnd(&rs) % 30));
+        th_sleep_ms((int)(th_rnd64(&rs) % 30));
         c0 = sent_get();
         CHECK_OK(bc_attach(&c, IPC_CONSUMER));
         c1 = sent_get();
@@ -462,11 +395,11 @@ static void joining_reader(void *arg) {
             uint64_t seq;
             const void *m;
             ssize_t n;
-            if (rnd(&rs) % 2) {
+            if (th_rnd64(&rs) % 2) {
                 n = ipc_ring_recv(&c, buf, sizeof buf, IPC_FOREVER);
             } else if ((n = ipc_ring_peek(&c, &m, IPC_FOREVER)) > 0) {
                 memcpy(buf, m, (size_t)n);
-                if (!last && got + 1 == stop && rnd(&rs) % 2) break; /* leave holding it */
+                if (!last && got + 1 == stop && th_rnd64(&rs) % 2) break; /* leave holding it */
                 CHECK_ERR(ipc_ring_release(&c), 0);
             }
             if (n == -EPIPE) break;
@@ -526,7 +459,7 @@ static void joiners(int named) {
     /* readers that came and went (closing, perhaps holding a peek) never held it up */
     if (worst > 500 * MS)
         th_fail(__FILE__, __LINE__, "a send took %.1f ms with readers coming and going",
-                ms_of(worst));
+                th_ms_of(worst));
     for (k = 0; k < 4; k++)
         join_ok(pid[k], "joining reader", JOIN_MS);
     ring_teardown();
@@ -560,7 +493,7 @@ static void flat_out_producer(void *arg) {
    attached on, never -EOVERFLOW. Many short rounds, two slots. */
 TEST_T(ringbc_join_while_producer_runs_free_no_overflow, 15000) {
     ipc_ring_opts o = bc_opts(2048, 4096, 0);
-    int rounds = BC_SLOW ? 100 : 400, r, overflows = 0, first_bad = -1;
+    int rounds = TH_SLOW ? 100 : 400, r, overflows = 0, first_bad = -1;
     unsigned char buf[BC_BUF];
     pid_t pid;
     sh_map();
@@ -672,15 +605,11 @@ static void dead_reader_dropped(int named) {
     t0 = ipc_time_now();
     CHECK_ERR(bc_send(&g_ring, i, g_max, 0), -EAGAIN);
     check_quick(t0, "send(timeout 0) on a full ring");
-    t0 = ipc_time_now();
-    CHECK_ERR(bc_send(&g_ring, i, g_max, 50 * MS), -ETIMEDOUT);
-    check_50ms(t0, "send");
+    CHECK_TIMED(bc_send(&g_ring, i, g_max, 50 * MS), -ETIMEDOUT, 50);
     /* reader 1 goes on; reader 2 is alive and still holds the producer */
     flag_wait(4, 1, 5000);
     flag_set(2, 1);
-    t0 = ipc_time_now();
-    CHECK_ERR(bc_send(&g_ring, i, g_max, 50 * MS), -ETIMEDOUT);
-    check_50ms(t0, "send held by a live reader");
+    CHECK_TIMED(bc_send(&g_ring, i, g_max, 50 * MS), -ETIMEDOUT, 50);
     /* killed while the producer sleeps in send: it goes on within a second */
     kp = th_spawn(killer, &pid[2]);
     rc = bc_send(&g_ring, i, g_max, 5000 * MS);
@@ -691,7 +620,7 @@ static void dead_reader_dropped(int named) {
         th_fail(__FILE__, __LINE__, "send went through before the reader that held it was killed");
     if (t1 - tk >= 1000 * MS)
         th_fail(__FILE__, __LINE__, "send returned %.1f ms after the reader was killed",
-                ms_of(t1 - tk));
+                th_ms_of(t1 - tk));
     join_ok(kp, "killer", JOIN_MS);
     CHECK_EQ(th_join(pid[2], JOIN_MS), 128 + SIGKILL);
     for (i++; i < g_n; i++)
@@ -779,11 +708,11 @@ static void victim_reader(void *arg) {
 
 TEST_T(ringbc_readers_killed_at_random_moments, 20000) {
     ipc_ring_opts o = bc_opts(512, 4096, 0);
-    int rounds = BC_SLOW ? 10 : 30, r, k;
+    int rounds = TH_SLOW ? 10 : 30, r, k;
     uint64_t rs = 4242;
     pid_t pid[3], pp;
     sh_map();
-    g_n = BC_SLOW ? 1000 : 4000;
+    g_n = TH_SLOW ? 1000 : 4000;
     ring_setup(&o, 512, 1, IPC_CONSUMER); /* the parent reads too (reader 2) */
     for (k = 0; k < 2; k++)
         pid[k] = th_spawn(stream_reader, (void *)(intptr_t)(k + 1));
@@ -793,14 +722,14 @@ TEST_T(ringbc_readers_killed_at_random_moments, 20000) {
         pid_t v = th_spawn(victim_reader, NULL);
         unsigned char buf[BC_BUF];
         int j;
-        for (j = 0; j < (int)(rnd(&rs) % 40); j++) { /* the parent reads meanwhile */
+        for (j = 0; j < (int)(th_rnd64(&rs) % 40); j++) { /* the parent reads meanwhile */
             ssize_t n = ipc_ring_recv(&g_ring, buf, sizeof buf, 0);
             if (n == -EAGAIN) break;
             CHECK(n > 0 && bc_intact(buf, n, g_max, &g_sh->res[3].last));
             CHECK_EQ(g_sh->res[3].last, g_sh->res[3].got);
             g_sh->res[3].got++;
         }
-        th_sleep_ms((int)(rnd(&rs) % 8));
+        th_sleep_ms((int)(th_rnd64(&rs) % 8));
         kill(v, SIGKILL);
         CHECK(th_join(v, JOIN_MS) == 128 + SIGKILL);
     }
@@ -852,10 +781,10 @@ static void overwrite_reader(void *arg) {
     CHECK_OK(bc_attach(&c, IPC_CONSUMER));
     ready_add();
     for (;;) {
-        int peek = (int)(rnd(&rs) % 2), nap = 0;
+        int peek = (int)(th_rnd64(&rs) % 2), nap = 0;
         uint64_t seq;
         ssize_t n;
-        if (id == 1 && rnd(&rs) % 16 == 0) {
+        if (id == 1 && th_rnd64(&rs) % 16 == 0) {
             if (peek)
                 nap = 1;
             else
@@ -901,7 +830,7 @@ static void overwrite_stream(int named) {
     pid_t pid[2];
     int k;
     sh_map();
-    g_n = BC_SLOW ? 3000 : 30000;
+    g_n = TH_SLOW ? 3000 : 30000;
     ring_setup(&o, 256, named, IPC_PRODUCER);
     for (k = 0; k < 2; k++)
         pid[k] = th_spawn(overwrite_reader, (void *)(intptr_t)k);
@@ -917,7 +846,7 @@ static void overwrite_stream(int named) {
                         (unsigned long long)g_sh->ack[0]);
             sched_yield();
         }
-        if (rnd(&rs) % 2) {
+        if (th_rnd64(&rs) % 2) {
             CHECK_ERR(bc_send(&g_ring, i, g_max, 0), 0);
         } else {
             CHECK_ERR(ipc_ring_reserve(&g_ring, len, &m, 0), 0);
@@ -959,7 +888,7 @@ static void racing_reader(void *arg) {
     ready_add();
     for (;;) {
         uint64_t seq;
-        ssize_t n = bc_get(&c, buf, (int)(rnd(&rs) % 2), 0, IPC_FOREVER);
+        ssize_t n = bc_get(&c, buf, (int)(th_rnd64(&rs) % 2), 0, IPC_FOREVER);
         if (n == -EPIPE) break;
         if (n == -EOVERFLOW) {
             over++;
@@ -990,7 +919,7 @@ TEST_T(ringbc_overwrite_never_returns_a_torn_message, 20000) {
     for (k = 0; k < 2; k++)
         pid[k] = th_spawn(racing_reader, (void *)(intptr_t)k);
     ready_wait(2, 5000);
-    end = ipc_time_now() + (BC_SLOW ? 400 : 250) * MS;
+    end = ipc_time_now() + (TH_SLOW ? 400 : 250) * MS;
     while (ipc_time_now() < end)
         for (k = 0; k < 64; k++, i++) /* the largest messages take longest to write */
             CHECK_ERR(bc_send(&g_ring, i, g_max, 0), 0);
@@ -1376,7 +1305,7 @@ TEST(ringbc_producer_killed_mid_reservation_then_new_producer) {
         CHECK_ERR(ipc_ring_recv(&g_ring, buf, sizeof buf, 2000 * MS), -EPIPE);
         if (ipc_time_now() - tk > 1000 * MS)
             th_fail(__FILE__, __LINE__, "-EPIPE came %.1f ms after the producer was killed",
-                    ms_of(ipc_time_now() - tk));
+                    th_ms_of(ipc_time_now() - tk));
         flag_wait(5, 1, 5000);
         CHECK(__atomic_load_n(&g_sh->t[1], __ATOMIC_ACQUIRE) - tk < 1000 * MS);
         /* sticky until someone claims the role */
@@ -1417,16 +1346,16 @@ static void mortal_producer(void *arg) {
     for (;;) {
         size_t len = bc_len(base + i, g_max);
         void *m;
-        if (rnd(&rs) % 2) {
+        if (th_rnd64(&rs) % 2) {
             CHECK_ERR(bc_send(&p, base + i, g_max, 5000 * MS), 0);
         } else {
             CHECK_ERR(ipc_ring_reserve(&p, len, &m, 5000 * MS), 0);
             bc_fill(m, len, base + i);
-            if (rnd(&rs) % 8 == 0) th_sleep_ms(1);
+            if (th_rnd64(&rs) % 8 == 0) th_sleep_ms(1);
             CHECK_ERR(ipc_ring_commit(&p, len), 0);
         }
         sent_set(++i);
-        if (rnd(&rs) % 32 == 0) th_sleep_ms(1);
+        if (th_rnd64(&rs) % 32 == 0) th_sleep_ms(1);
     }
 }
 
@@ -1436,7 +1365,7 @@ static void mortal_producer(void *arg) {
    between a commit and counting it). */
 TEST_T(ringbc_producers_killed_at_random_moments, 20000) {
     ipc_ring_opts o = bc_opts(512, 4096, 0);
-    int rounds = BC_SLOW ? 4 : 6, r;
+    int rounds = TH_SLOW ? 4 : 6, r;
     unsigned char buf[BC_BUF];
     uint64_t rs = 9;
     sh_map();
@@ -1449,7 +1378,7 @@ TEST_T(ringbc_producers_killed_at_random_moments, 20000) {
         pp = th_spawn(mortal_producer, (void *)(uintptr_t)base);
         flag_wait(0, r + 1, 5000);
         /* read along for a while, so that the producer also waits for this reader */
-        tk = ipc_time_now() + (int64_t)(rnd(&rs) % 20) * MS;
+        tk = ipc_time_now() + (int64_t)(th_rnd64(&rs) % 20) * MS;
         while (ipc_time_now() < tk) {
             ssize_t n = ipc_ring_recv(&g_ring, buf, sizeof buf, 1 * MS);
             if (n == -ETIMEDOUT || n == -EPIPE) continue; /* not started yet, or the last */
@@ -1468,7 +1397,7 @@ TEST_T(ringbc_producers_killed_at_random_moments, 20000) {
         }
         if (ipc_time_now() - tk > 1000 * MS)
             th_fail(__FILE__, __LINE__, "round %d: -EPIPE %.1f ms after the kill", r,
-                    ms_of(ipc_time_now() - tk));
+                    th_ms_of(ipc_time_now() - tk));
         if (i < sent || i > sent + 1)
             th_fail(__FILE__, __LINE__, "round %d: %llu messages received, %llu committed", r,
                     (unsigned long long)i, (unsigned long long)sent);
@@ -1544,12 +1473,8 @@ TEST(ringbc_empty_ring_timeouts) {
         CHECK_ERR(ipc_ring_recv(&c, buf, sizeof buf, 0), -EAGAIN);
         CHECK_ERR(ipc_ring_peek(&c, &m, 0), -EAGAIN);
         check_quick(t0, "try-once calls");
-        t0 = ipc_time_now();
-        CHECK_ERR(ipc_ring_recv(&c, buf, sizeof buf, 50 * MS), -ETIMEDOUT);
-        check_50ms(t0, "recv");
-        t0 = ipc_time_now();
-        CHECK_ERR(ipc_ring_peek(&g_ring, &m, 50 * MS), -ETIMEDOUT);
-        check_50ms(t0, "peek");
+        CHECK_TIMED(ipc_ring_recv(&c, buf, sizeof buf, 50 * MS), -ETIMEDOUT, 50);
+        CHECK_TIMED(ipc_ring_peek(&g_ring, &m, 50 * MS), -ETIMEDOUT, 50);
         CHECK_ERR(ipc_ring_release(&c), -EINVAL);
         if (with_producer) {
             CHECK_ERR(bc_send(&p, 7, g_max, 0), 0);
@@ -1580,12 +1505,8 @@ TEST(ringbc_full_ring_timeouts) {
     CHECK_ERR(bc_send(&g_ring, i, g_max, 0), -EAGAIN);
     CHECK_ERR(ipc_ring_reserve(&g_ring, 1, &m, 0), -EAGAIN);
     check_quick(t0, "try-once calls");
-    t0 = ipc_time_now();
-    CHECK_ERR(bc_send(&g_ring, i, g_max, 50 * MS), -ETIMEDOUT);
-    check_50ms(t0, "send");
-    t0 = ipc_time_now();
-    CHECK_ERR(ipc_ring_reserve(&g_ring, 1, &m, 50 * MS), -ETIMEDOUT);
-    check_50ms(t0, "reserve");
+    CHECK_TIMED(bc_send(&g_ring, i, g_max, 50 * MS), -ETIMEDOUT, 50);
+    CHECK_TIMED(ipc_ring_reserve(&g_ring, 1, &m, 50 * MS), -ETIMEDOUT, 50);
     CHECK_ERR(ipc_ring_commit(&g_ring, 1), -EINVAL); /* nothing was reserved */
     bc_recv(&c, 0, g_max, 0);
     CHECK_ERR(bc_send(&g_ring, i++, g_max, 0), 0);
@@ -1641,7 +1562,7 @@ TEST(ringbc_sleeping_readers_woken_by_send) {
         t = g_sh->t[1 + k];
         if (t < t0 || t - t0 > 1000 * MS)
             th_fail(__FILE__, __LINE__, "reader %d returned %.1f ms after the send", k,
-                    ms_of(t - t0));
+                    th_ms_of(t - t0));
         CHECK(g_sh->res[k].sleeps >= 1);
     }
     CHECK_OK(ipc_ring_get_stats(&g_ring, &st));
@@ -1686,7 +1607,8 @@ TEST(ringbc_sleeping_producer_woken_by_reader) {
     join_ok(pp, "producer", JOIN_MS);
     t1 = g_sh->t[1];
     if (t1 < t0 || t1 - t0 > 1000 * MS)
-        th_fail(__FILE__, __LINE__, "the producer returned %.1f ms after the recv", ms_of(t1 - t0));
+        th_fail(__FILE__, __LINE__, "the producer returned %.1f ms after the recv",
+                th_ms_of(t1 - t0));
     CHECK(g_sh->res[0].sleeps >= 1);
     CHECK_OK(ipc_ring_get_stats(&g_ring, &st));
     CHECK(st.wakes >= 1);
@@ -1710,13 +1632,12 @@ TEST_T(ringbc_signal_storm, 20000) {
     ipc_ring_opts o = bc_opts(1024, 4096, 0);
     unsigned char buf[BC_BUF];
     pid_t pid[2];
-    int64_t t0;
     uint64_t n;
     ipc_ring c;
     int k;
     sh_map();
     ring_setup(&o, 1024, 0, IPC_PRODUCER);
-    n = BC_SLOW ? 300 : 3000;
+    n = TH_SLOW ? 300 : 3000;
     g_n = n + g_nslots; /* the stream, then one lap that a reader in the parent holds */
     for (k = 0; k < 2; k++)
         pid[k] = th_spawn(storm_reader, (void *)(intptr_t)k);
@@ -1725,14 +1646,10 @@ TEST_T(ringbc_signal_storm, 20000) {
     stream_produce(&g_ring, n, 5);
     /* timeouts under the storm are still whole */
     CHECK_OK(bc_attach(&c, IPC_CONSUMER));
-    t0 = ipc_time_now();
-    CHECK_ERR(ipc_ring_recv(&c, buf, sizeof buf, 50 * MS), -ETIMEDOUT);
-    check_50ms(t0, "recv under a storm");
+    CHECK_TIMED(ipc_ring_recv(&c, buf, sizeof buf, 50 * MS), -ETIMEDOUT, 50);
     for (; n < g_n; n++)
         CHECK_ERR(bc_send(&g_ring, n, g_max, IPC_FOREVER), 0);
-    t0 = ipc_time_now();
-    CHECK_ERR(bc_send(&g_ring, n, g_max, 50 * MS), -ETIMEDOUT);
-    check_50ms(t0, "send under a storm");
+    CHECK_TIMED(bc_send(&g_ring, n, g_max, 50 * MS), -ETIMEDOUT, 50);
     CHECK_OK(ipc_ring_close(&c));
     if (th_storm_stop() < 10) th_fail(__FILE__, __LINE__, "the storm never came");
     CHECK_OK(ipc_ring_close(&g_ring));
@@ -1757,7 +1674,7 @@ TEST(ringbc_128_readers_then_ebusy) {
     for (round = 0; round < 2; round++) { /* the first warms up process-wide tables */
         if (round == 1) {
             fds0 = th_fd_count();
-            maps0 = maps_now();
+            maps0 = th_maps_now();
         }
         ring_setup(&o, 256, round, IPC_PRODUCER);
         for (i = 0; i < 128; i++) {
@@ -1765,12 +1682,12 @@ TEST(ringbc_128_readers_then_ebusy) {
             if (rc != 0) th_fail(__FILE__, __LINE__, "reader %d: %d (%s)", i, rc, ipc_strerror(rc));
         }
         fds = th_fd_count();
-        maps = maps_now();
+        maps = th_maps_now();
         CHECK_ERR(bc_attach(&g_many[128], IPC_CONSUMER), -EBUSY);
         CHECK_ERR(ipc_ring_close(&g_many[128]), -EBADF);
         CHECK_ERR(bc_attach(&p2, IPC_PRODUCER), -EBUSY); /* taken anyway */
         CHECK_EQ(th_fd_count(), fds);
-        CHECK_EQ(maps_now(), maps);
+        CHECK_EQ(th_maps_now(), maps);
         for (m = 0; m < 3; m++) {
             CHECK_ERR(bc_send(&g_ring, m, g_max, 0), 0);
             for (i = 0; i < 128; i++)
@@ -1800,7 +1717,7 @@ TEST(ringbc_128_readers_then_ebusy) {
         ring_teardown();
     }
     CHECK_EQ(th_fd_count(), fds0);
-    CHECK_EQ(maps_now(), maps0);
+    CHECK_EQ(th_maps_now(), maps0);
 }
 
 /* Child: try to claim the producer role; the result in res[0].got (as a negative errno +
@@ -1872,7 +1789,7 @@ TEST(ringbc_both_roles_and_bad_flags_einval) {
     CHECK_OK(bc_attach(&r, IPC_CONSUMER));
     CHECK_OK(ipc_ring_close(&r));
     fds = th_fd_count();
-    maps = maps_now();
+    maps = th_maps_now();
     th_name(name, sizeof name, "both");
     snprintf(path, sizeof path, "/dev/shm%s", name);
     CHECK_ERR(ipc_ring_create(&r, NULL, both, &o), -EINVAL);
@@ -1889,7 +1806,7 @@ TEST(ringbc_both_roles_and_bad_flags_einval) {
         CHECK(stat(path, &st) != 0);
     }
     CHECK_EQ(th_fd_count(), fds);
-    CHECK_EQ(maps_now(), maps);
+    CHECK_EQ(th_maps_now(), maps);
     /* one role per handle, two handles in one process are fine */
     CHECK_OK(bc_attach(&r, IPC_CONSUMER));
     CHECK_ERR(bc_send(&g_ring, 1, g_max, 0), 0);
@@ -1912,7 +1829,7 @@ TEST(ringbc_sizes_and_call_rules) {
     CHECK_EQ(ipc_ring_max_msg(&c), 496);
     CHECK_EQ(ipc_ring_max_msg(&g_ring), 496);
     fds = th_fd_count();
-    maps = maps_now();
+    maps = th_maps_now();
     memset(buf, 0x33, sizeof buf);
     /* producer */
     CHECK_ERR(ipc_ring_send(&g_ring, buf, 497, 0), -EMSGSIZE);
@@ -1962,7 +1879,7 @@ TEST(ringbc_sizes_and_call_rules) {
     CHECK_EQ(buf[495], 0x33);
     CHECK_ERR(ipc_ring_recv(&c, buf, sizeof buf, 0), -EAGAIN);
     CHECK_EQ(th_fd_count(), fds);
-    CHECK_EQ(maps_now(), maps);
+    CHECK_EQ(th_maps_now(), maps);
     /* closed and zeroed handles */
     CHECK_OK(ipc_ring_close(&c));
     memset(&z, 0, sizeof z);
@@ -2017,7 +1934,7 @@ TEST(ringbc_no_fd_or_map_leaks) {
     for (round = 0; round < 3; round++) {
         if (round == 1) {
             fds = th_fd_count();
-            maps = maps_now();
+            maps = th_maps_now();
         }
         ring_setup(&o, 256, round % 2, IPC_PRODUCER);
         CHECK_OK(bc_attach(&a, IPC_CONSUMER));
@@ -2031,105 +1948,42 @@ TEST(ringbc_no_fd_or_map_leaks) {
         ring_teardown();
     }
     CHECK_EQ(th_fd_count(), fds);
-    CHECK_EQ(maps_now(), maps);
+    CHECK_EQ(th_maps_now(), maps);
 }
 
 /* ---- 8. hostile shared memory ---- */
 
-#define SCRIB_MS (BC_ASAN ? 500 : 600)
-
-enum {
-    SC_MSGS,
-    SC_BAD,
-    SC_OVER,
-    SC_TIMEOUT,
-    SC_PIPE,
-    SC_SENT,
-    SC_SEND_BAD,
-    SC_WRITES,
-    SC_REATTACH
-};
-
-static void tally(int i) {
-    __atomic_fetch_add(&g_sh->count[i], 1, __ATOMIC_RELAXED);
-}
-
-/* Fail unless a call with a 20 ms timeout came back well within a second. */
-static void scrib_timed(int64_t t0, const char *what, long long rc) {
-    int64_t el = ipc_time_now() - t0;
-    if (el >= 1000 * MS)
-        th_fail(__FILE__, __LINE__, "%s with a 20 ms timeout took %.1f ms (returned %lld)", what,
-                ms_of(el), rc);
-}
+#define SCRIB_MS (TH_ASAN ? 500 : 600)
 
 /* Re-attach after the handle was poisoned (or stalled): 0, or -EBADMSG while the header
-   is broken. Anything else fails. */
+   is broken (after a 1 ms nap). Anything else fails. */
 static int scrib_attach(ipc_ring *r, int role) {
     int rc = bc_attach(r, role);
     if (rc != 0 && rc != -EBADMSG)
         th_fail(__FILE__, __LINE__, "attach (role %d) over a scribbled header: %d (%s)", role, rc,
                 ipc_strerror(rc));
+    if (rc != 0) th_sleep_ms(1);
     return rc;
 }
 
 static void scrib_reader(void *arg) {
-    unsigned char *buf = (unsigned char *)malloc(1 << 16);
+    unsigned char *buf = (unsigned char *)th_xmalloc(1 << 16);
     uint64_t rs = 1234 + (uint64_t)(uintptr_t)arg;
     int have = 0, idle = 0;
     ipc_ring c;
-    CHECK(buf != NULL);
     while (ipc_time_now() < g_end) {
-        const void *m;
-        int64_t t0;
         ssize_t n;
         if (!have) {
-            if (scrib_attach(&c, IPC_CONSUMER) != 0) {
-                th_sleep_ms(1);
-                continue;
-            }
+            if (scrib_attach(&c, IPC_CONSUMER) != 0) continue;
             have = 1;
             ready_add();
         }
-        t0 = ipc_time_now();
-        if (rnd(&rs) % 2) {
-            n = ipc_ring_recv(&c, buf, 1 << 16, 20 * MS);
-        } else if ((n = ipc_ring_peek(&c, &m, 20 * MS)) > 0) {
-            int rc;
-            if ((size_t)n <= g_max) memcpy(buf, m, (size_t)n);
-            rc = ipc_ring_release(&c);
-            if (rc != 0 && rc != -EOVERFLOW)
-                th_fail(__FILE__, __LINE__, "release: %d (%s)", rc, ipc_strerror(rc));
-            if (rc == -EOVERFLOW) n = rc;
-        }
-        scrib_timed(t0, "recv/peek", (long long)n);
+        n = th_ring_take(&c, buf, 1 << 16, g_max, &rs);
         idle = n == -EAGAIN || n == -ETIMEDOUT || n == -EPIPE ? idle + 1 : 0;
-        if (n > 0) {
-            if ((size_t)n > g_max)
-                th_fail(__FILE__, __LINE__, "a message of %lld bytes, max_msg %zu", (long long)n,
-                        g_max);
-            tally(SC_MSGS);
-        } else if (n == -EAGAIN || n == -ETIMEDOUT) {
-            tally(SC_TIMEOUT);
-        } else if (n == -EPIPE) {
-            tally(SC_PIPE);
-            th_sleep_ms(1);
-        } else if (n == -EOVERFLOW) {
-            tally(SC_OVER);
-        } else if (n == -EBADMSG) {
-            tally(SC_BAD);
-            t0 = ipc_time_now(); /* poisoned: every call says so, at once */
-            CHECK_ERR(ipc_ring_recv(&c, buf, 1 << 16, IPC_FOREVER), -EBADMSG);
-            CHECK_ERR(ipc_ring_peek(&c, &m, IPC_FOREVER), -EBADMSG);
-            CHECK_ERR(ipc_ring_release(&c), -EBADMSG);
-            scrib_timed(t0, "poisoned calls", -EBADMSG);
-            CHECK_OK(ipc_ring_close(&c));
-            have = 0;
-        } else {
-            th_fail(__FILE__, __LINE__, "recv/peek: %lld (%s)", (long long)n, ipc_strerror((int)n));
-        }
+        have = th_scrib_took(&g_sh->sc, &c, n, g_max, 1, buf, 1 << 16);
         if (have && idle >= 10) { /* stalled by what was written: start afresh */
             CHECK_OK(ipc_ring_close(&c));
-            tally(SC_REATTACH);
+            th_scrib_count(&g_sh->sc.attaches);
             have = 0;
             idle = 0;
         }
@@ -2145,43 +1999,28 @@ static void scrib_producer(void *arg) {
     ipc_ring p;
     (void)arg;
     while (ipc_time_now() < g_end) {
-        size_t len = 1 + (size_t)(rnd(&rs) % g_max);
+        size_t len = 1 + (size_t)(th_rnd64(&rs) % g_max);
         int64_t t0;
         void *m;
         int rc;
         if (!have) {
-            if (scrib_attach(&p, IPC_PRODUCER) != 0) {
-                th_sleep_ms(1);
-                continue;
-            }
+            if (scrib_attach(&p, IPC_PRODUCER) != 0) continue;
             have = 1;
             flag_set(0, 1);
         }
         if (len >= 12) len = bc_len(i, g_max);
         t0 = ipc_time_now();
-        if (rnd(&rs) % 2) {
+        if (th_rnd64(&rs) % 2) {
             bc_fill(buf, len < 12 ? 12 : len, i);
             rc = ipc_ring_send(&p, buf, len, 20 * MS);
         } else if ((rc = ipc_ring_reserve(&p, len, &m, 20 * MS)) == 0) {
             memset(m, 0x5a, len);
-            rc = ipc_ring_commit(&p, rnd(&rs) % 16 ? len : 0);
+            rc = ipc_ring_commit(&p, th_rnd64(&rs) % 16 ? len : 0);
             CHECK_ERR(rc, 0);
         }
-        scrib_timed(t0, "send/reserve", rc);
-        if (rc == 0) {
-            tally(SC_SENT);
-            i++;
-        } else if (rc == -EAGAIN || rc == -ETIMEDOUT) {
-        } else if (rc == -EBADMSG) {
-            tally(SC_SEND_BAD);
-            CHECK_ERR(ipc_ring_send(&p, buf, 1, IPC_FOREVER), -EBADMSG);
-            CHECK_ERR(ipc_ring_reserve(&p, 1, &m, IPC_FOREVER), -EBADMSG);
-            CHECK_OK(ipc_ring_close(&p));
-            have = 0;
-        } else {
-            th_fail(__FILE__, __LINE__, "send/reserve: %d (%s)", rc, ipc_strerror(rc));
-        }
-        if (rnd(&rs) % 64 == 0) th_sleep_ms(1); /* readers sleep and wake too */
+        have = th_scrib_sent(&g_sh->sc, &p, t0, rc, 0, buf);
+        if (rc == 0) i++;
+        if (th_rnd64(&rs) % 64 == 0) th_sleep_ms(1); /* readers sleep and wake too */
     }
     if (have) CHECK_OK(ipc_ring_close(&p));
 }
@@ -2207,9 +2046,9 @@ static void scrib_writer(void *arg) {
     flag_wait(0, 1, 3000);
     th_sleep_ms(30); /* some messages first */
     while (ipc_time_now() < g_end) {
-        unsigned k = (unsigned)(rnd(&rs) % 16), b, burst = 1 + (unsigned)(rnd(&rs) % 3);
+        unsigned k = (unsigned)(th_rnd64(&rs) % 16), b, burst = 1 + (unsigned)(th_rnd64(&rs) % 3);
         for (b = 0; b < burst; b++) {
-            uint64_t v = rnd(&rs), tail, w;
+            uint64_t v = th_rnd64(&rs), tail, w;
             uint32_t u;
             memcpy(&tail, mem + OFF_TAIL, 8);
             if (k < 2) { /* tail or head: nudged, or anything */
@@ -2253,7 +2092,7 @@ static void scrib_writer(void *arg) {
             } else { /* message bytes */
                 data[(v >> 8) % (g_nslots * slot)] = (unsigned char)(v >> 32);
             }
-            tally(SC_WRITES);
+            th_scrib_count(&g_sh->sc.writes);
         }
         if (++i % 8 == 0) {
             uint32_t one = 1;
@@ -2281,18 +2120,8 @@ static void scribble(int named, unsigned extra) {
     pid[3] = th_spawn(scrib_writer, NULL);
     for (k = 0; k < 4; k++)
         join_ok(pid[k], k == 0 ? "producer" : k == 3 ? "scribbler" : "reader", SCRIB_MS + 5000);
-    if (g_sh->count[SC_MSGS] == 0 || g_sh->count[SC_WRITES] < 100 ||
-        g_sh->count[SC_BAD] + g_sh->count[SC_OVER] + g_sh->count[SC_SEND_BAD] == 0)
-        th_fail(__FILE__, __LINE__,
-                "received %llu, -EBADMSG %llu, -EOVERFLOW %llu, timeouts %llu, -EPIPE %llu, "
-                "sent %llu, send -EBADMSG %llu, writes %llu, stalls %llu",
-                (unsigned long long)g_sh->count[SC_MSGS], (unsigned long long)g_sh->count[SC_BAD],
-                (unsigned long long)g_sh->count[SC_OVER],
-                (unsigned long long)g_sh->count[SC_TIMEOUT],
-                (unsigned long long)g_sh->count[SC_PIPE], (unsigned long long)g_sh->count[SC_SENT],
-                (unsigned long long)g_sh->count[SC_SEND_BAD],
-                (unsigned long long)g_sh->count[SC_WRITES],
-                (unsigned long long)g_sh->count[SC_REATTACH]);
+    th_scrib_check(&g_sh->sc, g_sh->sc.msgs > 0 && g_sh->sc.writes >= 100 &&
+                                  g_sh->sc.bad + g_sh->sc.over + g_sh->sc.send_bad > 0);
     close(g_fd);
     g_fd = -1;
     ring_teardown();
@@ -2332,7 +2161,7 @@ TEST(ringbc_attach_corrupted_header) {
     };
     ipc_ring_opts o = bc_opts(1024, 8192, IPC_RING_OVERWRITE);
     unsigned char save[8], *mem;
-    int named, fds, maps, role;
+    int named, fds, maps;
     struct stat st;
     ipc_ring r, p;
     size_t i;
@@ -2348,21 +2177,12 @@ TEST(ringbc_attach_corrupted_header) {
         CHECK_OK(bc_attach(&r, IPC_CONSUMER)); /* warm up */
         CHECK_OK(ipc_ring_close(&r));
         fds = th_fd_count();
-        maps = maps_now();
+        maps = th_maps_now();
         for (i = 0; i < sizeof cases / sizeof cases[0]; i++) {
             memcpy(save, mem + cases[i].off, cases[i].width);
             memcpy(mem + cases[i].off, &cases[i].value, cases[i].width);
-            for (role = IPC_PRODUCER; role <= IPC_CONSUMER; role++) {
-                int rc = bc_attach(&r, role);
-                if (rc != -EBADMSG)
-                    th_fail(__FILE__, __LINE__, "%s (%s, role %d): attach gave %d (%s)",
-                            cases[i].what, named ? "named" : "anonymous", role, rc,
-                            ipc_strerror(rc));
-                CHECK_ERR(ipc_ring_close(&r), -EBADF);
-            }
-            if (th_fd_count() != fds || maps_now() != maps)
-                th_fail(__FILE__, __LINE__, "%s: fds %d (were %d), maps %d (were %d)",
-                        cases[i].what, th_fd_count(), fds, maps_now(), maps);
+            th_ring_attach_rejected(bc_attach, IPC_CONSUMER, cases[i].what,
+                                    named ? "named" : "anonymous", fds, maps);
             memcpy(mem + cases[i].off, save, cases[i].width);
             CHECK_OK(bc_attach(&p, IPC_PRODUCER));
             CHECK_OK(bc_attach(&r, IPC_CONSUMER));

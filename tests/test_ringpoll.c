@@ -21,23 +21,6 @@
 #include <time.h>
 #include <unistd.h>
 
-#if defined(__SANITIZE_ADDRESS__)
-#define RP_ASAN 1
-#elif defined(__has_feature)
-#if __has_feature(address_sanitizer)
-#define RP_ASAN 1
-#endif
-#endif
-#ifndef RP_ASAN
-#define RP_ASAN 0
-#endif
-/* ASan and qemu-i386 (the -m32 suite) run many times slower: fewer messages there. */
-#if RP_ASAN || defined(__i386__)
-#define RP_SLOW 1
-#else
-#define RP_SLOW 0
-#endif
-
 #define MS        ((int64_t)1000000)
 #define US        ((int64_t)1000)
 #define JOIN_MS   10000
@@ -86,15 +69,6 @@ static uint32_t check_of(uint32_t id, uint32_t seq) {
     return x * 2246822519u;
 }
 
-static uint64_t rnd(uint64_t *s) {
-    uint64_t x;
-    *s += 0x9e3779b97f4a7c15ull;
-    x = *s;
-    x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ull;
-    x = (x ^ (x >> 27)) * 0x94d049bb133111ebull;
-    return x ^ (x >> 31);
-}
-
 static ipc_ring_opts ropts(unsigned flags, size_t cap) {
     ipc_ring_opts o;
     memset(&o, 0, sizeof o);
@@ -135,28 +109,14 @@ static void await_word(uint32_t *w, uint32_t v, int line) {
     }
 }
 
-static void spin_us(int64_t us) {
-    int64_t until = ipc_time_now() + us * US;
-    while (ipc_time_now() < until) {
-    }
-}
-
-static void sleep_us(int64_t us) {
-    struct timespec ts;
-    ts.tv_sec = (time_t)(us / 1000000);
-    ts.tv_nsec = (long)(us % 1000000) * 1000L;
-    while (nanosleep(&ts, &ts) != 0 && errno == EINTR) {
-    }
-}
-
 /* A random pause: none, a short spin, a yield or a short sleep. */
 static void gap(uint64_t *s) {
-    uint64_t x = rnd(s);
+    uint64_t x = th_rnd64(s);
     switch (x & 3) {
     case 0: break;
-    case 1: spin_us((int64_t)(x >> 8) % 20); break;
+    case 1: th_spin_us((int64_t)(x >> 8) % 20); break;
     case 2: sched_yield(); break;
-    default: sleep_us((int64_t)(x >> 8) % 300); break;
+    default: th_sleep_us((int64_t)(x >> 8) % 300); break;
     }
 }
 
@@ -182,7 +142,7 @@ static void kill_child(pid_t pid) {
 static void park(void) {
     int i;
     for (i = 0; i < 30000; i++)
-        sleep_us(1000);
+        th_sleep_us(1000);
     _exit(3);
 }
 
@@ -235,6 +195,34 @@ static void ep_must(int ep, int line, const char *what) {
     struct epoll_event ev[4];
     int n = ep_wait(ep, ev, 4, SAFETY_MS);
     if (n <= 0) th_fail(__FILE__, line, "lost wake-up: %s: nothing for %d ms", what, SAFETY_MS);
+}
+
+/* The doorbell of r in *fd, and a new epoll set that holds it (returned). */
+static int doorbell_ep(ipc_ring *r, int *fd) {
+    int ep;
+    *fd = ipc_ring_pollfd(r);
+    CHECK(*fd >= 0);
+    ep = ep_new();
+    ep_add(ep, *fd, 0);
+    return ep;
+}
+
+/* A child's job on ring r (attached by its fd): step words c, producer id, count n. */
+static job job_of(ctl *c, const ipc_ring *r, uint32_t id, int n) {
+    job j;
+    memset(&j, 0, sizeof j);
+    j.c = c;
+    j.fd = ipc_ring_fd(r);
+    j.id = id;
+    j.n = n;
+    return j;
+}
+
+/* Fail (at line) unless `what` came within 1 s of t0, when `event` happened. */
+static void within_1s(int64_t t0, const char *what, const char *event, int line) {
+    int64_t el = ipc_time_now() - t0;
+    if (el >= 1000 * MS)
+        th_fail(__FILE__, line, "%s %.0f ms after %s", what, (double)el / 1e6, event);
 }
 
 static void send_msg(ipc_ring *r, uint32_t id, uint32_t seq, size_t len, int64_t timeout) {
@@ -333,7 +321,7 @@ static void child_taker(void *arg) {
     post(&j->c->ready, 1);
     for (k = 1; k <= (uint32_t)j->n; k++) {
         await_word(&j->c->go, k, __LINE__);
-        if (j->delay_us) sleep_us(j->delay_us);
+        if (j->delay_us) th_sleep_us(j->delay_us);
         n = ipc_ring_recv(&r, buf, sizeof buf, 2000 * MS);
         CHECK(n > 0);
         parse(buf, n, __LINE__);
@@ -384,7 +372,7 @@ static void child_attach_park(void *arg) {
    the drain nothing can be pending and the fd must not be readable. Then rounds where the
    send races the parent's drain and re-arm: only that nothing is lost or stuck counts. */
 static void consumer_rounds(unsigned flags) {
-    enum { STRICT = 40, RACY = RP_SLOW ? 100 : 200 };
+    enum { STRICT = 40, RACY = TH_SLOW ? 100 : 200 };
     ctl *c = ctl_map(1);
     ipc_ring r;
     ipc_ring_opts o = ropts(flags, 64 * KiB);
@@ -405,11 +393,7 @@ static void consumer_rounds(unsigned flags) {
     ep = ep_new();
     ep_add(ep, fd, 0);
 
-    memset(&j, 0, sizeof j);
-    j.c = c;
-    j.fd = ipc_ring_fd(&r);
-    j.id = 7;
-    j.n = STRICT + RACY;
+    j = job_of(c, &r, 7, STRICT + RACY);
     j.seed = 99 + flags;
     pid = spawn(child_rounds, &j);
     await_word(&c->ready, 1, __LINE__);
@@ -498,11 +482,7 @@ TEST(ringpoll_consumer_broadcast_lapped) {
     CHECK_ERR(ipc_ring_recv(&r, buf, sizeof buf, 0), -EAGAIN);
     ep = ep_new();
     ep_add(ep, fd, 0);
-    memset(&j, 0, sizeof j);
-    j.c = c;
-    j.fd = ipc_ring_fd(&r);
-    j.id = 3;
-    j.n = 100; /* three laps and more */
+    j = job_of(c, &r, 3, 100); /* three laps and more */
     pid = spawn(child_send_then_end, &j);
     await_word(&c->ready, 1, __LINE__);
     CHECK(readable(fd, 1000));
@@ -557,10 +537,7 @@ static void producer_steps(unsigned flags, size_t cap, size_t len) {
     CHECK(readable(fd, 0));
     ep = ep_new();
     ep_add(ep, fd, 0);
-    memset(&j, 0, sizeof j);
-    j.c = c;
-    j.fd = ipc_ring_fd(&r);
-    j.n = STEPS;
+    j = job_of(c, &r, 0, STEPS);
     pid = spawn(child_taker, &j);
     await_word(&c->ready, 1, __LINE__); /* attached: a broadcast producer now waits for it */
 
@@ -653,15 +630,8 @@ static void producer_gone(unsigned flags, int kill_it) {
     int64_t t0;
 
     CHECK_OK(ipc_ring_create(&r, NULL, IPC_CONSUMER, &o));
-    fd = ipc_ring_pollfd(&r);
-    CHECK(fd >= 0);
-    ep = ep_new();
-    ep_add(ep, fd, 0);
-    memset(&j, 0, sizeof j);
-    j.c = c;
-    j.fd = ipc_ring_fd(&r);
-    j.id = 5;
-    j.n = 3;
+    ep = doorbell_ep(&r, &fd);
+    j = job_of(c, &r, 5, 3);
     c->stop = (uint32_t)kill_it;
     /* take the first message through the doorbell, leave two queued for after the end */
     CHECK_ERR(ipc_ring_recv(&r, buf, sizeof buf, 0), -EAGAIN);
@@ -679,9 +649,7 @@ static void producer_gone(unsigned flags, int kill_it) {
         t0 = c->when;
     }
     CHECK_EQ(drain_to_epipe(&r, ep, 5, &last), 2);
-    if (ipc_time_now() - t0 >= 1000 * MS)
-        th_fail(__FILE__, __LINE__, "-EPIPE %.0f ms after the producer %s",
-                (double)(ipc_time_now() - t0) / 1e6, kill_it ? "was killed" : "closed");
+    within_1s(t0, "-EPIPE", kill_it ? "the producer was killed" : "the producer closed", __LINE__);
     CHECK(readable(fd, 0)); /* -EPIPE does not re-arm: the fd stays readable */
     CHECK_ERR(ipc_ring_recv(&r, buf, sizeof buf, 0), -EPIPE);
     close(ep);
@@ -738,14 +706,8 @@ static void producer_killed_idle(unsigned flags) {
     int64_t t0;
 
     CHECK_OK(ipc_ring_create(&r, NULL, IPC_CONSUMER, &o));
-    fd = ipc_ring_pollfd(&r);
-    CHECK(fd >= 0);
-    ep = ep_new();
-    ep_add(ep, fd, 0);
-    memset(&j, 0, sizeof j);
-    j.c = c;
-    j.fd = ipc_ring_fd(&r);
-    j.id = IPC_PRODUCER;
+    ep = doorbell_ep(&r, &fd);
+    j = job_of(c, &r, IPC_PRODUCER, 0);
     c->stop = 1;
     pid = spawn(child_attach_park, &j);
     await_word(&c->ready, 1, __LINE__);
@@ -755,9 +717,7 @@ static void producer_killed_idle(unsigned flags) {
     kill_child(pid);
     ep_must(ep, __LINE__, "a producer killed while the consumer waits");
     CHECK_EQ(drain_to_epipe(&r, ep, 0, &last), 0);
-    if (ipc_time_now() - t0 >= 1000 * MS)
-        th_fail(__FILE__, __LINE__, "-EPIPE %.0f ms after the producer was killed",
-                (double)(ipc_time_now() - t0) / 1e6);
+    within_1s(t0, "-EPIPE", "the producer was killed", __LINE__);
     close(ep);
     CHECK_OK(ipc_ring_close(&r));
 }
@@ -791,10 +751,7 @@ TEST(ringpoll_eof_mpmc_last_producer_killed) {
     int64_t t0;
 
     CHECK_OK(ipc_ring_create(&r, NULL, IPC_CONSUMER, &o));
-    fd = ipc_ring_pollfd(&r);
-    CHECK(fd >= 0);
-    ep = ep_new();
-    ep_add(ep, fd, 0);
+    ep = doorbell_ep(&r, &fd);
     for (k = 0; k < 2; k++) {
         memset(&j[k], 0, sizeof j[k]);
         j[k].c = &c[k];
@@ -816,9 +773,7 @@ TEST(ringpoll_eof_mpmc_last_producer_killed) {
         uint32_t last = 0;
         CHECK_EQ(drain_to_epipe(&r, ep, 0, &last), 0);
     }
-    if (ipc_time_now() - t0 >= 1000 * MS)
-        th_fail(__FILE__, __LINE__, "-EPIPE %.0f ms after the last producer was killed",
-                (double)(ipc_time_now() - t0) / 1e6);
+    within_1s(t0, "-EPIPE", "the last producer was killed", __LINE__);
     close(ep);
     CHECK_OK(ipc_ring_close(&r));
 }
@@ -836,14 +791,8 @@ static void consumer_gone(unsigned flags, int kill_it) {
     int64_t t0;
 
     CHECK_OK(ipc_ring_create(&r, NULL, IPC_PRODUCER, &o));
-    fd = ipc_ring_pollfd(&r);
-    CHECK(fd >= 0);
-    ep = ep_new();
-    ep_add(ep, fd, 0);
-    memset(&j, 0, sizeof j);
-    j.c = c;
-    j.fd = ipc_ring_fd(&r);
-    j.id = IPC_CONSUMER;
+    ep = doorbell_ep(&r, &fd);
+    j = job_of(c, &r, IPC_CONSUMER, 0);
     c->stop = (uint32_t)kill_it;
     pid = spawn(child_attach_park, &j);
     await_word(&c->ready, 1, __LINE__);
@@ -865,9 +814,7 @@ static void consumer_gone(unsigned flags, int kill_it) {
         ep_must(ep, __LINE__, "a producer waiting for its consumer");
     }
     CHECK_ERR(rc, -EPIPE);
-    if (ipc_time_now() - t0 >= 1000 * MS)
-        th_fail(__FILE__, __LINE__, "-EPIPE %.0f ms after the consumer %s",
-                (double)(ipc_time_now() - t0) / 1e6, kill_it ? "was killed" : "closed");
+    within_1s(t0, "-EPIPE", kill_it ? "the consumer was killed" : "the consumer closed", __LINE__);
     CHECK(readable(fd, 0));
     close(ep);
     CHECK_OK(ipc_ring_close(&r));
@@ -910,7 +857,7 @@ static void child_steady(void *arg) {
     for (i = 1; i <= (uint32_t)j->n && !peek_word(&j->c->stop); i++) {
         send_msg(&r, j->id, i, sizeof(pmsg), IPC_FOREVER);
         __atomic_store_n(&j->c->sent, (uint64_t)i, __ATOMIC_SEQ_CST);
-        sleep_us(1000);
+        th_sleep_us(1000);
     }
     CHECK_OK(ipc_ring_close(&r));
 }
@@ -932,10 +879,7 @@ static void hole_passed(unsigned flags) {
     int64_t first = 0;
 
     CHECK_OK(ipc_ring_create(&r, NULL, IPC_CONSUMER, &o));
-    fd = ipc_ring_pollfd(&r);
-    CHECK(fd >= 0);
-    ep = ep_new();
-    ep_add(ep, fd, 0);
+    ep = doorbell_ep(&r, &fd);
     memset(j, 0, sizeof j);
     j[0].c = &c[0];
     j[0].fd = j[1].fd = ipc_ring_fd(&r);
@@ -1023,14 +967,8 @@ static void reservation_held(unsigned flags) {
     int64_t until;
 
     CHECK_OK(ipc_ring_create(&r, NULL, IPC_CONSUMER, &o));
-    fd = ipc_ring_pollfd(&r);
-    CHECK(fd >= 0);
-    ep = ep_new();
-    ep_add(ep, fd, 0);
-    memset(&j, 0, sizeof j);
-    j.c = c;
-    j.fd = ipc_ring_fd(&r);
-    j.id = 6;
+    ep = doorbell_ep(&r, &fd);
+    j = job_of(c, &r, 6, 0);
     pid = spawn(child_reserve_hold, &j);
     await_word(&c->ready, 1, __LINE__);
     CHECK_ERR(ipc_ring_recv(&r, buf, sizeof buf, 0), -EAGAIN);
@@ -1078,14 +1016,8 @@ TEST(ringpoll_producer_broadcast_reader_killed) {
     int64_t t0;
 
     CHECK_OK(ipc_ring_create(&r, NULL, IPC_PRODUCER, &o));
-    fd = ipc_ring_pollfd(&r);
-    CHECK(fd >= 0);
-    ep = ep_new();
-    ep_add(ep, fd, 0);
-    memset(&j, 0, sizeof j);
-    j.c = c;
-    j.fd = ipc_ring_fd(&r);
-    j.id = IPC_CONSUMER;
+    ep = doorbell_ep(&r, &fd);
+    j = job_of(c, &r, IPC_CONSUMER, 0);
     c->stop = 1;
     pid = spawn(child_attach_park, &j);
     await_word(&c->ready, 1, __LINE__);
@@ -1102,9 +1034,7 @@ TEST(ringpoll_producer_broadcast_reader_killed) {
         ep_must(ep, __LINE__, "a broadcast producer whose only reader died");
     }
     CHECK_OK(rc);
-    if (ipc_time_now() - t0 >= 1000 * MS)
-        th_fail(__FILE__, __LINE__, "room %.0f ms after the reader was killed",
-                (double)(ipc_time_now() - t0) / 1e6);
+    within_1s(t0, "room", "the reader was killed", __LINE__);
     close(ep);
     CHECK_OK(ipc_ring_close(&r));
 }
@@ -1121,8 +1051,8 @@ static void child_bursts(void *arg) {
     arrive(&j->c->ready);
     await_word(&j->c->go, 1, __LINE__);
     for (i = 1; i <= (uint32_t)j->n; i++) {
-        send_msg(&r, j->id, i, 12 + (size_t)(rnd(&s) % 40), IPC_FOREVER);
-        if (rnd(&s) % 64 == 0) sleep_us((int64_t)(rnd(&s) % 2000));
+        send_msg(&r, j->id, i, 12 + (size_t)(th_rnd64(&s) % 40), IPC_FOREVER);
+        if (th_rnd64(&s) % 64 == 0) th_sleep_us((int64_t)(th_rnd64(&s) % 2000));
     }
     CHECK_OK(ipc_ring_close(&r));
 }
@@ -1133,13 +1063,13 @@ static void child_socket(void *arg) {
     await_word(&j->c->go, 1, __LINE__);
     for (i = 1; i <= (uint32_t)j->n; i++) {
         CHECK_EQ(ipc_sock_send(j->fd, &i, sizeof i, 2000 * MS, NULL), sizeof i);
-        if (i % 8 == 0) sleep_us(1000);
+        if (i % 8 == 0) th_sleep_us(1000);
     }
     close(j->fd);
 }
 
 TEST(ringpoll_many_rings_storm) {
-    enum { NR = 4, NP = 5, PER = RP_SLOW ? 800 : 4000, LINES = 200 };
+    enum { NR = 4, NP = 5, PER = TH_SLOW ? 800 : 4000, LINES = 200 };
     /* ring of each producer: 0 SPSC, 1 MPSC (two), 2 MPMC, 3 broadcast */
     static const int ring_of[NP] = {0, 1, 1, 2, 3};
     static const unsigned kinds[NR] = {K_SPSC, K_MPSC, K_MPMC, K_BC};
@@ -1264,10 +1194,7 @@ static void child_epoll_consumer(void *arg) {
     unsigned char buf[256];
     int fd, ep;
     CHECK_OK(ipc_ring_attach_fd(&r, mj->fd, IPC_CONSUMER));
-    fd = ipc_ring_pollfd(&r);
-    CHECK(fd >= 0);
-    ep = ep_new();
-    ep_add(ep, fd, 0);
+    ep = doorbell_ep(&r, &fd);
     arrive(&mj->m->c.ready);
     for (;;) {
         ssize_t n = ipc_ring_recv(&r, buf, sizeof buf, 0);
@@ -1289,7 +1216,7 @@ static void child_epoll_consumer(void *arg) {
 }
 
 TEST(ringpoll_mpmc_two_consumer_loops) {
-    enum { PER = RP_SLOW ? 1000 : 5000 };
+    enum { PER = TH_SLOW ? 1000 : 5000 };
     mc_shared *m = (mc_shared *)th_shared_map(sizeof(mc_shared));
     ipc_ring r;
     ipc_ring_opts o = ropts(K_MPMC, 8 * KiB);
@@ -1457,11 +1384,7 @@ TEST(ringpoll_api_fork_copy) {
     CHECK_EQ(thread_count(), thr);
     CHECK(!readable(fd, 20));
     /* and the parent's doorbell still works */
-    memset(&j, 0, sizeof j);
-    j.c = c;
-    j.fd = ipc_ring_fd(&r);
-    j.id = 1;
-    j.n = 1;
+    j = job_of(c, &r, 1, 1);
     pid = spawn(child_rounds, &j);
     post(&c->go, 1);
     CHECK(readable(fd, 1000));
@@ -1487,7 +1410,7 @@ TEST(ringpoll_api_no_leak_repeated) {
     }
     CHECK_EQ(th_fd_count(), fds);
     threads_back_to(thr, __LINE__);
-    if (!RP_ASAN) CHECK_EQ(th_map_count(), maps); /* ASan maps as it goes */
+    if (!TH_ASAN) CHECK_EQ(th_map_count(), maps); /* ASan maps as it goes */
 }
 
 /* ---- 6. the handle's own blocking calls while the doorbell is armed ---- */
@@ -1502,11 +1425,11 @@ static void child_late_sender(void *arg) {
     post(&j->c->ready, 1);
     for (i = 1; i <= (uint32_t)j->n; i++) {
         await_word(&j->c->go, i, __LINE__);
-        sleep_us(30000); /* the parent is asleep in its call by then */
+        th_sleep_us(30000); /* the parent is asleep in its call by then */
         send_msg(&r, j->id, i, sizeof(pmsg), IPC_FOREVER);
     }
     await_word(&j->c->go, (uint32_t)j->n + 1, __LINE__);
-    sleep_us(30000);
+    th_sleep_us(30000);
     CHECK_OK(ipc_ring_close(&r));
 }
 
@@ -1522,15 +1445,8 @@ static void blocking_while_armed(unsigned flags) {
     ssize_t n;
 
     CHECK_OK(ipc_ring_create(&r, NULL, IPC_CONSUMER, &o));
-    fd = ipc_ring_pollfd(&r);
-    CHECK(fd >= 0);
-    ep = ep_new();
-    ep_add(ep, fd, 0);
-    memset(&j, 0, sizeof j);
-    j.c = c;
-    j.fd = ipc_ring_fd(&r);
-    j.id = 4;
-    j.n = 2;
+    ep = doorbell_ep(&r, &fd);
+    j = job_of(c, &r, 4, 2);
     pid = spawn(child_late_sender, &j);
     await_word(&c->ready, 1, __LINE__);
     CHECK_ERR(ipc_ring_recv(&r, buf, sizeof buf, 0), -EAGAIN); /* armed */
@@ -1598,10 +1514,7 @@ static void blocking_send_armed(unsigned flags) {
     CHECK_OK(ipc_ring_create(&r, NULL, IPC_PRODUCER, &o));
     fd = ipc_ring_pollfd(&r);
     CHECK(fd >= 0);
-    memset(&j, 0, sizeof j);
-    j.c = c;
-    j.fd = ipc_ring_fd(&r);
-    j.n = 1;
+    j = job_of(c, &r, 0, 1);
     j.delay_us = 50000; /* the send below is asleep by then */
     pid = spawn(child_taker, &j);
     await_word(&c->ready, 1, __LINE__);

@@ -28,19 +28,6 @@
 
 /* ---- helpers ---- */
 
-static pid_t spawn(void (*fn)(void *), void *arg) {
-    pid_t pid = th_spawn(fn, arg);
-    CHECK(pid > 0);
-    return pid;
-}
-
-/* A forked child must exit 0; one that skipped (77) skips the test. */
-static void join_ok(pid_t pid) {
-    int code = th_join(pid, JOIN_MS);
-    if (code == 77) th_skip("a child skipped");
-    if (code != 0) th_fail(__FILE__, __LINE__, "child %ld exited with %d", (long)pid, code);
-}
-
 /* Poll cond (bounded) with 1 ms naps. */
 #define WAIT_FOR(cond, ms)                                                                         \
     do {                                                                                           \
@@ -51,31 +38,6 @@ static void join_ok(pid_t pid) {
             th_sleep_ms(1);                                                                        \
         }                                                                                          \
     } while (0)
-
-static int is_cloexec(int fd) {
-    int f = fcntl(fd, F_GETFD);
-    CHECK(f >= 0);
-    return (f & FD_CLOEXEC) != 0;
-}
-
-static int is_nonblock(int fd) {
-    int f = fcntl(fd, F_GETFL);
-    CHECK(f >= 0);
-    return (f & O_NONBLOCK) != 0;
-}
-
-/* qemu-user (the -m32 suite) answers /proc/self/status from the host process, whose
-   signal state is qemu's own: the kernel's view is only compared outside an emulator. */
-static int under_emulator(void) {
-    char comm[32] = "";
-    int fd = open("/proc/self/comm", O_RDONLY | O_CLOEXEC);
-    if (fd >= 0) {
-        ssize_t n = read(fd, comm, sizeof comm - 1);
-        if (n > 0) comm[n] = 0;
-        close(fd);
-    }
-    return strncmp(comm, "qemu-", 5) == 0;
-}
 
 /* A 64-bit hex field of /proc/self/status ("SigBlk", "SigIgn", "SigCgt", "ShdPnd"). */
 static uint64_t status_bits(const char *field) {
@@ -104,21 +66,16 @@ static uint64_t libc_mask(void) {
     return bits;
 }
 
-/* The mask must be exactly want, seen by the C library and (natively) by the kernel. */
+/* The mask must be exactly want, seen by the C library and (natively) by the kernel: qemu-user
+   answers /proc/self/status from the host process, whose signal state is qemu's own. */
 static void check_mask(uint64_t want, int line) {
     uint64_t got = libc_mask();
     if (got != want)
         th_fail(__FILE__, line, "mask %#llx, want %#llx", (unsigned long long)got,
                 (unsigned long long)want);
-    if (!under_emulator() && (got = status_bits("SigBlk")) != want)
+    if (!th_under_emulator() && (got = status_bits("SigBlk")) != want)
         th_fail(__FILE__, line, "SigBlk %#llx, want %#llx", (unsigned long long)got,
                 (unsigned long long)want);
-}
-
-static int is_pending(int signo) {
-    sigset_t s;
-    CHECK_EQ(sigpending(&s), 0);
-    return sigismember(&s, signo) == 1;
 }
 
 enum { DISP_DEFAULT, DISP_IGNORE, DISP_HANDLER };
@@ -133,25 +90,10 @@ static int disposition(int signo) {
     return DISP_HANDLER;
 }
 
-/* The scheduler state of a process ('R', 'S', 'Z', ...) from /proc/<pid>/stat. */
-static char proc_state(pid_t pid) {
-    char path[64], buf[512], *p;
-    ssize_t n;
-    int fd;
-    snprintf(path, sizeof path, "/proc/%ld/stat", (long)pid);
-    if ((fd = open(path, O_RDONLY | O_CLOEXEC)) < 0) return '?';
-    n = read(fd, buf, sizeof buf - 1);
-    close(fd);
-    if (n <= 0) return '?';
-    buf[n] = 0;
-    p = strrchr(buf, ')');
-    return p && p[1] == ' ' ? p[2] : '?';
-}
-
 /* Wait (bounded) until pid sleeps, after it announced it is about to block. */
 static void wait_asleep(pid_t pid, const int *announced) {
     WAIT_FOR(__atomic_load_n(announced, __ATOMIC_ACQUIRE), 5000);
-    WAIT_FOR(proc_state(pid) == 'S', 5000);
+    WAIT_FOR(th_proc_state(pid) == 'S', 5000);
 }
 
 /* A pid that no process has: a child that exited and was reaped (reuse within the few
@@ -236,9 +178,9 @@ TEST(signal_handle_siginfo_from_child) {
     CHECK_OK(ipc_signal_mask(IPC_SIG_SETMASK, 0, NULL));
     CHECK_OK(ipc_signal_handle(SIGRTMIN, on_log, 0, NULL));
     CHECK_OK(ipc_signal_handle(SIGUSR2, on_log, 0, NULL));
-    pid = spawn(queue_three_then_kill, v);
+    pid = th_spawn_ok(queue_three_then_kill, v);
     WAIT_FOR(sig_count >= 4, 5000);
-    join_ok(pid);
+    th_join_ok(pid, JOIN_MS);
     th_sleep_ms(10);
     CHECK_EQ(sig_count, 4);
     for (i = 0; i < 4; i++) {
@@ -334,11 +276,11 @@ static void restart_round(unsigned flags, int want_restart) {
     c->wfd = fds[1];
     shared_hits = &c->hits;
     CHECK_OK(ipc_signal_handle(SIGUSR1, on_shared_hit, flags, NULL));
-    pid = spawn(restart_child, c);
+    pid = th_spawn_ok(restart_child, c);
     __atomic_store_n(&c->reading, 1, __ATOMIC_RELEASE);
     n = read(fds[0], &ch, 1);
     err = errno;
-    join_ok(pid);
+    th_join_ok(pid, JOIN_MS);
     CHECK_EQ(c->hits, 1);
     if (want_restart) {
         CHECK_EQ(n, 1);
@@ -379,7 +321,7 @@ TEST(signal_handle_oneshot_then_default) {
     for (i = 0; i < 2; i++) {
         pid_t pid;
         *shared_hits = 0;
-        pid = spawn(oneshot_child, &flags[i]);
+        pid = th_spawn_ok(oneshot_child, &flags[i]);
         CHECK_EQ(th_join(pid, JOIN_MS), i == 0 ? 128 + SIGUSR1 : 0);
         CHECK_EQ(*shared_hits, i == 0 ? 1 : 2);
     }
@@ -391,7 +333,7 @@ TEST(signal_handle_oneshot_then_default) {
 TEST(signal_restore_previous_disposition) {
     ipc_signal_saved s0, s1, s2;
     struct sigaction sa, now;
-    int native = !under_emulator();
+    int native = !th_under_emulator();
     CHECK_OK(ipc_signal_mask(IPC_SIG_SETMASK, 0, NULL));
     CHECK_EQ(disposition(SIGUSR1), DISP_DEFAULT);
     CHECK_OK(ipc_signal_handle(SIGUSR1, on_a, 0, &s0)); /* s0: the default */
@@ -432,7 +374,7 @@ TEST(signal_restore_previous_disposition) {
    handler back, DEFAULT is SIG_DFL. */
 TEST(signal_set_ignore_and_default) {
     ipc_signal_saved s;
-    int native = !under_emulator();
+    int native = !th_under_emulator();
     CHECK_OK(ipc_signal_mask(IPC_SIG_SETMASK, 0, NULL));
     CHECK_OK(ipc_signal_handle(SIGUSR1, on_a, 0, NULL));
     CHECK_OK(ipc_signal_set(SIGUSR1, IPC_SIGNAL_IGNORE, &s));
@@ -441,7 +383,7 @@ TEST(signal_set_ignore_and_default) {
     send_self(SIGUSR1);
     th_sleep_ms(20);
     CHECK_EQ(a_calls, 0);
-    CHECK(!is_pending(SIGUSR1));
+    CHECK(!th_sig_pending(SIGUSR1));
     CHECK_OK(ipc_signal_restore(SIGUSR1, &s));
     CHECK_EQ(disposition(SIGUSR1), DISP_HANDLER);
     if (native) CHECK(!(status_bits("SigIgn") & U1));
@@ -503,7 +445,7 @@ TEST(signal_handle_bad_args) {
 TEST(signal_mask_block_unblock_setmask) {
     /* A bit in the upper half of the mask. qemu-user keeps the top two realtime signals
        for itself: the guest cannot block them. */
-    uint64_t old = 0x5a5a, hi = IPC_SIGBIT(under_emulator() ? SIGRTMAX - 2 : SIGRTMAX);
+    uint64_t old = 0x5a5a, hi = IPC_SIGBIT(th_under_emulator() ? SIGRTMAX - 2 : SIGRTMAX);
     CHECK_OK(ipc_signal_mask(IPC_SIG_SETMASK, 0, NULL));
     check_mask(0, __LINE__);
     CHECK_OK(ipc_signal_mask(IPC_SIG_BLOCK, U1 | U2, &old));
@@ -538,11 +480,11 @@ TEST(signal_mask_blocked_stays_pending) {
     send_self(SIGUSR1);
     th_sleep_ms(20);
     CHECK_EQ(a_calls, 0);
-    CHECK(is_pending(SIGUSR1));
-    if (!under_emulator()) CHECK(status_bits("ShdPnd") & U1); /* kill is process-directed */
+    CHECK(th_sig_pending(SIGUSR1));
+    if (!th_under_emulator()) CHECK(status_bits("ShdPnd") & U1); /* kill is process-directed */
     CHECK_OK(ipc_signal_mask(IPC_SIG_UNBLOCK, U1, NULL));
     WAIT_FOR(a_calls == 1, 2000);
-    CHECK(!is_pending(SIGUSR1));
+    CHECK(!th_sig_pending(SIGUSR1));
     th_sleep_ms(10);
     CHECK_EQ(a_calls, 1);
 }
@@ -553,7 +495,7 @@ TEST(signal_mask_blocked_stays_pending) {
 TEST(signal_send_bad_pids_never_sent) {
     CHECK_OK(ipc_signal_mask(IPC_SIG_SETMASK, U1 | RT, NULL));
     CHECK_ERR(ipc_signal_send(0, SIGUSR1), -EINVAL);
-    CHECK(!is_pending(SIGUSR1)); /* kill(0) would have hit this process group leader */
+    CHECK(!th_sig_pending(SIGUSR1)); /* kill(0) would have hit this process group leader */
     /* Signal 0 first: were -1 not refused, probing harms nothing and this CHECK stops the
        test before a real signal goes to every process. */
     CHECK_ERR(ipc_signal_send(-1, 0), -EINVAL);
@@ -564,8 +506,8 @@ TEST(signal_send_bad_pids_never_sent) {
     CHECK_ERR(ipc_signal_queue(-getpid(), SIGRTMIN, 1), -EINVAL);
     CHECK_ERR(ipc_signal_queue(INT_MIN, SIGRTMIN, 1), -EINVAL);
     th_sleep_ms(5);
-    CHECK(!is_pending(SIGUSR1));
-    CHECK(!is_pending(SIGRTMIN));
+    CHECK(!th_sig_pending(SIGUSR1));
+    CHECK(!th_sig_pending(SIGRTMIN));
     CHECK_OK(ipc_signal_send(getpid(), 0)); /* a live pid, checked without a signal */
 }
 
@@ -591,9 +533,9 @@ static void eperm_child(void *arg) {
 TEST(signal_send_eperm) {
     if (geteuid() != 0) th_skip("not root: no other user to send as");
     CHECK_OK(ipc_signal_mask(IPC_SIG_SETMASK, U1 | RT, NULL));
-    join_ok(spawn(eperm_child, NULL));
-    CHECK(!is_pending(SIGUSR1));
-    CHECK(!is_pending(SIGRTMIN));
+    th_join_ok(th_spawn_ok(eperm_child, NULL), JOIN_MS);
+    CHECK(!th_sig_pending(SIGUSR1));
+    CHECK(!th_sig_pending(SIGRTMIN));
 }
 
 /* pid < -1: the process group -pid. */
@@ -605,7 +547,7 @@ static void group_child(void *arg) {
 }
 
 TEST(signal_send_process_group) {
-    pid_t pid = spawn(group_child, NULL);
+    pid_t pid = th_spawn_ok(group_child, NULL);
     setpgid(pid, pid); /* whichever of the two runs first */
     WAIT_FOR(getpgid(pid) == pid, 2000);
     CHECK_OK(ipc_signal_send(-pid, SIGTERM));
@@ -643,7 +585,7 @@ static int pidfd_queues_rt(void) {
     CHECK_EQ(i.value, 76);
     r = ipc_signal_queue_pidfd(self.pidfd, SIGRTMIN, 75);
     CHECK_OK(ipc_proc_close(&self));
-    if (r == -EINVAL && under_emulator()) {
+    if (r == -EINVAL && th_under_emulator()) {
         fprintf(stderr, "    note: qemu-user refuses realtime signals with a siginfo through "
                         "pidfd_send_signal: not tried\n");
         return 0;
@@ -662,16 +604,16 @@ TEST(signal_pidfd_send_and_queue) {
     CHECK_OK(ipc_signal_mask(IPC_SIG_SETMASK, U1 | U2 | RT, NULL)); /* the child inherits it */
     rt = pidfd_queues_rt();
     c->expect = rt ? 3 : 2;
-    pid = spawn(pidfd_receiver, c);
+    pid = th_spawn_ok(pidfd_receiver, c);
     open_proc(&p, pid);
     CHECK(p.pidfd >= 0);
-    CHECK(is_cloexec(p.pidfd));
+    CHECK(th_is_cloexec(p.pidfd));
     CHECK_OK(ipc_signal_send_pidfd(p.pidfd, 0));
     CHECK_ERR(ipc_signal_send_pidfd(p.pidfd, 65), -EINVAL);
     CHECK_OK(ipc_signal_queue_pidfd(p.pidfd, SIGUSR2, 77));
     if (rt) CHECK_OK(ipc_signal_queue_pidfd(p.pidfd, SIGRTMIN, 78));
     CHECK_OK(ipc_signal_send_pidfd(p.pidfd, SIGUSR1));
-    join_ok(pid); /* reaped: the pid is free for anyone */
+    th_join_ok(pid, JOIN_MS); /* reaped: the pid is free for anyone */
     CHECK_EQ(c->n, c->expect);
     for (k = 0; k < c->n; k++) {
         const ipc_siginfo *i = &c->got[k];
@@ -712,7 +654,7 @@ TEST(signal_pidfd_send_and_queue) {
 /* A pidfd from the raw syscall works the same: it kills, then (reaped) gives -ESRCH. */
 TEST(signal_pidfd_raw_syscall) {
     int fds = th_fd_count(), pidfd;
-    pid_t pid = spawn(group_child, NULL);
+    pid_t pid = th_spawn_ok(group_child, NULL);
     pidfd = (int)syscall(SYS_pidfd_open, pid, 0);
     if (pidfd < 0 && errno == ENOSYS) {
         kill(pid, SIGKILL);
@@ -768,18 +710,18 @@ TEST(signal_rt_queue_ordinary_coalesce_fd) {
     fd = ipc_signal_fd(U1 | RT);
     CHECK(fd >= 0);
     check_mask(U1 | RT, __LINE__);
-    pid = spawn(send_five_each, NULL);
-    join_ok(pid); /* all ten sent while blocked */
-    CHECK(is_pending(SIGUSR1));
-    CHECK(is_pending(SIGRTMIN));
+    pid = th_spawn_ok(send_five_each, NULL);
+    th_join_ok(pid, JOIN_MS); /* all ten sent while blocked */
+    CHECK(th_sig_pending(SIGUSR1));
+    CHECK(th_sig_pending(SIGRTMIN));
     while ((r = ipc_signal_read(fd, &got[n], 0)) > 0) {
         CHECK_EQ(r, got[n].signo);
         CHECK(++n < 8);
     }
     CHECK_ERR(r, -EAGAIN);
     check_coalesced(got, n, pid);
-    CHECK(!is_pending(SIGUSR1));
-    CHECK(!is_pending(SIGRTMIN));
+    CHECK(!th_sig_pending(SIGUSR1));
+    CHECK(!th_sig_pending(SIGRTMIN));
     close(fd);
     CHECK_EQ(th_fd_count(), fds);
 }
@@ -789,8 +731,8 @@ TEST(signal_rt_queue_ordinary_coalesce_handler) {
     CHECK_OK(ipc_signal_mask(IPC_SIG_SETMASK, U1 | RT, NULL));
     CHECK_OK(ipc_signal_handle(SIGUSR1, on_log, 0, NULL));
     CHECK_OK(ipc_signal_handle(SIGRTMIN, on_log, 0, NULL));
-    pid = spawn(send_five_each, NULL);
-    join_ok(pid);
+    pid = th_spawn_ok(send_five_each, NULL);
+    th_join_ok(pid, JOIN_MS);
     CHECK_EQ(sig_count, 0);
     CHECK_OK(ipc_signal_mask(IPC_SIG_UNBLOCK, U1 | RT, NULL));
     WAIT_FOR(sig_count >= 6, 2000);
@@ -806,8 +748,8 @@ TEST(signal_fd_properties) {
     CHECK_OK(ipc_signal_mask(IPC_SIG_SETMASK, 0, NULL));
     fd = ipc_signal_fd(U2);
     CHECK(fd >= 0);
-    CHECK(is_cloexec(fd));
-    CHECK(is_nonblock(fd));
+    CHECK(th_is_cloexec(fd));
+    CHECK(th_is_nonblock(fd));
     check_mask(U2, __LINE__); /* blocked, and left blocked */
     p.fd = fd;
     p.events = POLLIN;
@@ -865,7 +807,7 @@ TEST(signal_fd_read_from_child) {
         pid_t pid;
         c->waiting = 0;
         c->storm = round;
-        pid = spawn(send_when_asleep, c);
+        pid = th_spawn_ok(send_when_asleep, c);
         if (round) th_storm_start();
         __atomic_store_n(&c->waiting, 1, __ATOMIC_RELEASE);
         memset(&i, 0, sizeof i);
@@ -875,7 +817,7 @@ TEST(signal_fd_read_from_child) {
         CHECK_EQ(i.code, SI_USER);
         CHECK_EQ(i.pid, pid);
         CHECK_EQ(i.uid, getuid());
-        join_ok(pid);
+        th_join_ok(pid, JOIN_MS);
     }
     close(fd);
     th_shared_unmap(c, sizeof *c);
@@ -904,7 +846,7 @@ TEST(signal_wait_timeouts) {
     CHECK_OK(ipc_signal_mask(IPC_SIG_BLOCK, U2, NULL));
     send_self(SIGUSR2);
     CHECK_ERR(ipc_signal_wait(U1, &i, 0), -EAGAIN);
-    CHECK(is_pending(SIGUSR2));
+    CHECK(th_sig_pending(SIGUSR2));
     CHECK_ERR(ipc_signal_wait(U2, NULL, 0), SIGUSR2);
 }
 
@@ -924,13 +866,13 @@ TEST(signal_wait_storm_then_signal) {
     pid_t pid;
     CHECK_OK(ipc_signal_mask(IPC_SIG_SETMASK, U2, NULL));
     c->storm = 1;
-    pid = spawn(send_when_asleep, c);
+    pid = th_spawn_ok(send_when_asleep, c);
     th_storm_start();
     CHECK_ERR(ipc_signal_wait(U2, &i, 5 * SEC), SIGUSR2);
     CHECK(th_storm_stop() > 0);
     CHECK_EQ(i.pid, pid);
     CHECK_EQ(i.code, SI_USER);
-    join_ok(pid);
+    th_join_ok(pid, JOIN_MS);
     th_shared_unmap(c, sizeof *c);
 }
 
@@ -978,7 +920,7 @@ TEST(signal_sigchld_status) {
     int fd, st;
     CHECK_OK(ipc_signal_mask(IPC_SIG_SETMASK, 0, NULL));
     CHECK_OK(ipc_signal_handle(SIGCHLD, on_log, IPC_SIGNAL_RESTART, NULL));
-    pid = spawn(exit42, NULL);
+    pid = th_spawn_ok(exit42, NULL);
     WAIT_FOR(sig_count >= 1, 5000);
     CHECK_EQ(sig_log[0].signo, SIGCHLD);
     CHECK_EQ(sig_log[0].code, CLD_EXITED);
@@ -988,7 +930,7 @@ TEST(signal_sigchld_status) {
 
     fd = ipc_signal_fd(IPC_SIGBIT(SIGCHLD));
     CHECK(fd >= 0);
-    pid = spawn(group_child, NULL);
+    pid = th_spawn_ok(group_child, NULL);
     CHECK_EQ(kill(pid, SIGKILL), 0);
     CHECK_ERR(ipc_signal_read(fd, &i, 5 * SEC), SIGCHLD);
     CHECK_EQ(i.code, CLD_KILLED);
@@ -1049,7 +991,7 @@ TEST(event_open_flags) {
     ssize_t n;
     fd = ipc_event_open(0, 0);
     CHECK(fd >= 0);
-    CHECK(is_cloexec(fd));
+    CHECK(th_is_cloexec(fd));
     snprintf(path, sizeof path, "/proc/self/fd/%d", fd);
     n = readlink(path, link, sizeof link - 1);
     CHECK(n > 0);
@@ -1058,8 +1000,8 @@ TEST(event_open_flags) {
     close(fd);
     fd = ipc_event_open(1, IPC_EVENT_NONBLOCK | IPC_EVENT_SEMAPHORE);
     CHECK(fd >= 0);
-    CHECK(is_cloexec(fd));
-    CHECK(is_nonblock(fd));
+    CHECK(th_is_cloexec(fd));
+    CHECK(th_is_nonblock(fd));
     close(fd);
     CHECK_ERR(ipc_event_open(0, 4), -EINVAL);
     CHECK_ERR(ipc_event_open(0, ~0u), -EINVAL);
@@ -1144,17 +1086,17 @@ TEST(event_cross_process_wake) {
     c->fd = ipc_event_open(0, 0);
     CHECK(c->fd >= 0);
     event_child_index = 0;
-    pid[0] = spawn(event_waiter, c);
+    pid[0] = th_spawn_ok(event_waiter, c);
     wait_asleep(pid[0], &c->waiting);
     CHECK_OK(ipc_event_post(c->fd, 9));
-    join_ok(pid[0]);
+    th_join_ok(pid[0], JOIN_MS);
     CHECK_EQ(c->result[0], 0);
     CHECK_EQ(c->value[0], 9);
     /* The other way: a child posts while the parent waits. */
-    pid[0] = spawn(event_poster, c);
+    pid[0] = th_spawn_ok(event_poster, c);
     CHECK_ERR(ipc_event_wait(c->fd, &v, 5 * SEC), 0);
     CHECK_EQ(v, 11);
-    join_ok(pid[0]);
+    th_join_ok(pid[0], JOIN_MS);
     close(c->fd);
     /* Semaphore: two sleeping children, one post of 2, each takes 1. */
     c->fd = ipc_event_open(0, IPC_EVENT_SEMAPHORE);
@@ -1163,13 +1105,13 @@ TEST(event_cross_process_wake) {
     for (k = 0; k < 2; k++) {
         c->result[k] = -12345;
         event_child_index = k;
-        pid[k] = spawn(event_waiter, c);
+        pid[k] = th_spawn_ok(event_waiter, c);
     }
     WAIT_FOR(__atomic_load_n(&c->waiting, __ATOMIC_ACQUIRE) == 2, 5000);
-    WAIT_FOR(proc_state(pid[0]) == 'S' && proc_state(pid[1]) == 'S', 5000);
+    WAIT_FOR(th_proc_state(pid[0]) == 'S' && th_proc_state(pid[1]) == 'S', 5000);
     CHECK_OK(ipc_event_post(c->fd, 2));
     for (k = 0; k < 2; k++) {
-        join_ok(pid[k]);
+        th_join_ok(pid[k], JOIN_MS);
         CHECK_EQ(c->result[k], 0);
         CHECK_EQ(c->value[k], 1);
     }
@@ -1186,7 +1128,7 @@ TEST(event_blocking_fd_from_elsewhere) {
     int fds = th_fd_count();
     c->fd = eventfd(0, 0);
     CHECK(c->fd >= 0);
-    CHECK(!is_nonblock(c->fd));
+    CHECK(!th_is_nonblock(c->fd));
     CHECK_ERR(ipc_event_wait(c->fd, &v, 0), -EAGAIN);
     CHECK_TIMED(ipc_event_wait(c->fd, &v, 50 * MS), -ETIMEDOUT, 50);
     th_storm_start();
@@ -1195,11 +1137,11 @@ TEST(event_blocking_fd_from_elsewhere) {
     CHECK_OK(ipc_event_post(c->fd, 3));
     CHECK_ERR(ipc_event_wait(c->fd, &v, 50 * MS), 0);
     CHECK_EQ(v, 3);
-    pid = spawn(event_poster, c);
+    pid = th_spawn_ok(event_poster, c);
     CHECK_ERR(ipc_event_wait(c->fd, &v, IPC_FOREVER), 0);
     CHECK_EQ(v, 11);
-    join_ok(pid);
-    CHECK(!is_nonblock(c->fd)); /* the caller's fd flags are left as they were */
+    th_join_ok(pid, JOIN_MS);
+    CHECK(!th_is_nonblock(c->fd)); /* the caller's fd flags are left as they were */
     close(c->fd);
     CHECK_EQ(th_fd_count(), fds);
     th_shared_unmap(c, sizeof *c);
@@ -1217,7 +1159,7 @@ static void post_full_blocking(void *arg) {
 }
 
 TEST(event_post_full_blocking_fd_never_blocks) {
-    int code = th_join(spawn(post_full_blocking, NULL), 2000);
+    int code = th_join(th_spawn_ok(post_full_blocking, NULL), 2000);
     if (code == -1) th_fail(__FILE__, __LINE__, "ipc_event_post blocked on a full eventfd");
     CHECK_EQ(code, 0);
 }
@@ -1228,12 +1170,12 @@ TEST(event_wait_storm_wake) {
     pid_t pid;
     c->fd = ipc_event_open(0, 0);
     CHECK(c->fd >= 0);
-    pid = spawn(event_poster, c);
+    pid = th_spawn_ok(event_poster, c);
     th_storm_start();
     CHECK_ERR(ipc_event_wait(c->fd, &v, 5 * SEC), 0);
     CHECK(th_storm_stop() > 0);
     CHECK_EQ(v, 11);
-    join_ok(pid);
+    th_join_ok(pid, JOIN_MS);
     close(c->fd);
     th_shared_unmap(c, sizeof *c);
 }
@@ -1269,7 +1211,7 @@ static family *family_start(pid_t *middle) {
     CHECK_EQ(pipe2(fds, O_CLOEXEC), 0);
     f->rfd = fds[0];
     f->wfd = fds[1];
-    *middle = spawn(middle_child, f);
+    *middle = th_spawn_ok(middle_child, f);
     WAIT_FOR(__atomic_load_n(&f->grandchild, __ATOMIC_ACQUIRE) > 0, 5000);
     return f;
 }
@@ -1290,7 +1232,7 @@ TEST(procexit_non_child) {
     open_proc(&p, f->grandchild);
     CHECK_EQ(p.pid, f->grandchild);
     CHECK(p.pidfd >= 0);
-    CHECK(is_cloexec(p.pidfd));
+    CHECK(th_is_cloexec(p.pidfd));
     CHECK_EQ(p.in, -1);
     CHECK_EQ(p.out, -1);
     CHECK_EQ(p.err, -1);
@@ -1336,7 +1278,7 @@ TEST(procexit_child_stays_unreaped) {
     g.rfd = fd2[0];
     g.wfd = fd2[1];
     g.code = 7;
-    pid = spawn(exit_on_byte, &g);
+    pid = th_spawn_ok(exit_on_byte, &g);
     open_proc(&p, pid);
     CHECK_ERR(ipc_proc_exited(&p, 0), -EAGAIN);
     CHECK_TIMED(ipc_proc_exited(&p, 50 * MS), -ETIMEDOUT, 50);
@@ -1346,7 +1288,7 @@ TEST(procexit_child_stays_unreaped) {
     CHECK_EQ(write(g.wfd, "x", 1), 1);
     CHECK_ERR(ipc_proc_exited(&p, 5 * SEC), 0);
     CHECK_EQ(p.pid, pid);
-    CHECK_EQ(proc_state(pid), 'Z');
+    CHECK_EQ(th_proc_state(pid), 'Z');
     memset(&si, 0, sizeof si);
     CHECK_EQ(waitid(P_PID, (id_t)pid, &si, WEXITED | WNOHANG | WNOWAIT), 0);
     CHECK_EQ(si.si_pid, pid);
@@ -1405,7 +1347,7 @@ TEST(procexit_no_pidfd_fallback) {
     g.rfd = fd2[0];
     g.wfd = fd2[1];
     g.code = 9;
-    pid = spawn(exit_on_byte, &g);
+    pid = th_spawn_ok(exit_on_byte, &g);
     memset(&p, 0, sizeof p);
     p.pid = pid;
     p.pidfd = p.in = p.out = p.err = -1;
@@ -1413,7 +1355,7 @@ TEST(procexit_no_pidfd_fallback) {
     CHECK_TIMED(ipc_proc_exited(&p, 50 * MS), -ETIMEDOUT, 50);
     CHECK_EQ(write(g.wfd, "x", 1), 1);
     CHECK_ERR(ipc_proc_exited(&p, 5 * SEC), 0);
-    CHECK_EQ(proc_state(pid), 'Z');
+    CHECK_EQ(th_proc_state(pid), 'Z');
     st = ipc_proc_wait(&p, 0);
     CHECK_OK(st);
     CHECK_EQ(WEXITSTATUS(st), 9);

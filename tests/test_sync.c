@@ -35,79 +35,21 @@
 
 /* ---- helpers ---- */
 
-static pid_t spawn(void (*fn)(void *), void *arg) {
-    pid_t pid = th_spawn(fn, arg);
-    CHECK(pid > 0);
-    return pid;
-}
-
-/* A child must exit 0; one that skipped (77) skips the test. */
-static void join_ok(pid_t pid) {
-    int code = th_join(pid, JOIN_MS);
-    if (code == 77) th_skip("a child skipped");
-    if (code != 0) th_fail(__FILE__, __LINE__, "child %ld exited with %d", (long)pid, code);
-}
-
-static void kill_join(pid_t pid) {
-    CHECK_EQ(kill(pid, SIGKILL), 0);
-    CHECK_EQ(th_join(pid, JOIN_MS), 128 + SIGKILL);
-}
-
-/* The scheduler state of a process ('R', 'S', ...) from /proc/<pid>/stat. */
-static char proc_state(pid_t pid) {
-    char path[64], buf[512], *p;
-    ssize_t n;
-    int fd;
-    snprintf(path, sizeof path, "/proc/%ld/stat", (long)pid);
-    fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0) return '?';
-    n = read(fd, buf, sizeof buf - 1);
-    close(fd);
-    if (n <= 0) return '?';
-    buf[n] = 0;
-    p = strrchr(buf, ')');
-    return p && p[1] == ' ' ? p[2] : '?';
-}
-
 /* Wait (2 s at most) until pid sleeps: after it raised a flag just before a blocking
    call, that is the call blocking. */
 static void wait_asleep(pid_t pid) {
     int64_t dl = ipc_deadline_make(2 * SEC);
-    while (proc_state(pid) != 'S') {
+    while (th_proc_state(pid) != 'S') {
         if (ipc_deadline_left(dl) == 0)
             th_fail(__FILE__, __LINE__, "process %ld never went to sleep", (long)pid);
         th_sleep_ms(1);
     }
 }
 
-/* Wait until *flag >= want, for at most 3 s. */
-static void wait_flag(uint32_t *flag, uint32_t want) {
-    int64_t dl = ipc_deadline_make(3 * SEC);
-    uint32_t v;
-    while ((v = __atomic_load_n(flag, __ATOMIC_ACQUIRE)) < want) {
-        int64_t left = ipc_deadline_left(dl);
-        if (left == 0) th_fail(__FILE__, __LINE__, "flag is %u, not %u, after 3 s", v, want);
-        ipc_futex_wait(flag, v, left > 10 * MS ? 10 * MS : left);
-    }
-}
-
-static void raise_flag(uint32_t *flag) {
-    __atomic_fetch_add(flag, 1, __ATOMIC_RELEASE);
-    ipc_futex_wake(flag, INT_MAX);
-}
-
 /* A child that must stay until it is killed. */
 static void sleep_forever(void) {
     for (;;)
         pause();
-}
-
-static void sleep_us(long us) {
-    struct timespec ts;
-    ts.tv_sec = us / 1000000;
-    ts.tv_nsec = (us % 1000000) * 1000;
-    while (nanosleep(&ts, &ts) != 0 && errno == EINTR) {
-    }
 }
 
 /* Busy work the compiler cannot drop. */
@@ -133,7 +75,6 @@ typedef struct guard {
 } guard;
 
 static guard *g_guard;
-static void (*g_body)(void);
 
 /* A handle that is not NULL, for checking that a failed call clears its out-pointer. */
 static char junk_byte;
@@ -185,17 +126,7 @@ static void key_record(int key) {
 
 /* The path of an empty file of ours, in a fresh temporary directory the guard removes. */
 static char *guard_file(char *path, size_t size) {
-    if (!g_guard->dir[0]) {
-        int fd;
-        snprintf(g_guard->dir, sizeof g_guard->dir, "/tmp/ipct-XXXXXX");
-        CHECK(mkdtemp(g_guard->dir) != NULL);
-        snprintf(path, size, "%s/key", g_guard->dir);
-        fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
-        CHECK(fd >= 0);
-        close(fd);
-    }
-    snprintf(path, size, "%s/key", g_guard->dir);
-    return path;
+    return th_key_file(g_guard->dir, sizeof g_guard->dir, path, size);
 }
 
 /* A System V key: ftok of that file. */
@@ -206,19 +137,12 @@ static int make_key(int proj) {
     return (int)k;
 }
 
-static void run_body(void *arg) {
-    (void)arg;
-    g_body();
-}
-
 static void guarded(void (*body)(void), int timeout_ms) {
-    char path[128];
     int i, code;
     g_guard = (guard *)th_shared_map(sizeof *g_guard);
     for (i = 0; i < MAX_SETS; i++)
         g_guard->set[i] = -1;
-    g_body = body;
-    code = th_join(spawn(run_body, NULL), timeout_ms);
+    code = th_run_body(body, timeout_ms);
     for (i = 0; i < MAX_SEMS; i++)
         if (g_guard->sem[i][0]) sem_unlink(g_guard->sem[i]);
     for (i = 0; i < MAX_SETS; i++)
@@ -227,23 +151,13 @@ static void guarded(void (*body)(void), int timeout_ms) {
         int id = semget((key_t)g_guard->key[i], 0, 0);
         if (id >= 0) semctl(id, 0, IPC_RMID);
     }
-    if (g_guard->dir[0]) {
-        snprintf(path, sizeof path, "%s/key", g_guard->dir);
-        unlink(path);
-        rmdir(g_guard->dir);
-    }
+    if (g_guard->dir[0]) th_rm_tree(g_guard->dir);
     th_shared_unmap(g_guard, sizeof *g_guard);
-    if (code == 77) th_skip("the test body skipped");
-    if (code != 0) th_fail(__FILE__, __LINE__, "the test body failed: %d", code);
+    th_body_verdict(code);
 }
 
 /* A test whose body runs guarded, with 2 s of the test's timeout left for the cleanup. */
-#define GTEST(name, timeout_ms)                                                                    \
-    static void name##_body(void);                                                                 \
-    TEST_T(name, timeout_ms) {                                                                     \
-        guarded(name##_body, (timeout_ms)-2000);                                                   \
-    }                                                                                              \
-    static void name##_body(void)
+#define GTEST(name, timeout_ms) TEST_GUARDED(name, timeout_ms, 2000, guarded)
 
 /* ======================== POSIX named semaphores ======================== */
 
@@ -482,14 +396,14 @@ GTEST(sem_named_across_processes, 20000) {
     strcpy(p->pong, sem_name("pong"));
     CHECK_OK(ipc_sem_create(&ping, p->ping, 0, 0));
     CHECK_OK(ipc_sem_create(&pong, p->pong, 0, 0));
-    pid = spawn(named_ponger, p);
+    pid = th_spawn_ok(named_ponger, p);
     for (i = 0; i < NAMED_ROUNDS; i++) {
         p->turn++;
         CHECK_OK(ipc_sem_post(ping));
         CHECK_OK(ipc_sem_wait(pong, 5 * SEC));
         CHECK_EQ(p->turn, 2 * i + 2);
     }
-    join_ok(pid);
+    th_join_ok(pid, JOIN_MS);
     CHECK_EQ(ipc_sem_value(ping), 0);
     CHECK_EQ(ipc_sem_value(pong), 5);
 
@@ -601,14 +515,14 @@ TEST_T(sem_unnamed_ping_pong, 20000) {
     int i;
     CHECK_OK(ipc_sem_init(m->slot[0], 0, &m->a));
     CHECK_OK(ipc_sem_init(m->slot[1], 0, &m->b));
-    pid = spawn(unnamed_ponger, m);
+    pid = th_spawn_ok(unnamed_ponger, m);
     for (i = 0; i < PP_ROUNDS; i++) {
         m->turn++;
         CHECK_OK(ipc_sem_post(m->a));
         sem_take(m->b, i);
         CHECK_EQ(m->turn, 2 * i + 2);
     }
-    join_ok(pid);
+    th_join_ok(pid, JOIN_MS);
     CHECK_EQ(ipc_sem_value(m->a), 0);
     CHECK_EQ(ipc_sem_value(m->b), 0);
     CHECK_OK(ipc_sem_destroy(m->a));
@@ -632,11 +546,11 @@ TEST(sem_unnamed_many_posters) {
     int i;
     CHECK_OK(ipc_sem_init(m->slot[0], 0, &m->a));
     for (i = 0; i < POSTERS; i++)
-        pids[i] = spawn(poster, m);
+        pids[i] = th_spawn_ok(poster, m);
     for (i = 0; i < POSTERS * POSTS; i++)
         sem_take(m->a, i);
     for (i = 0; i < POSTERS; i++)
-        join_ok(pids[i]);
+        th_join_ok(pids[i], JOIN_MS);
     CHECK_ERR(ipc_sem_wait(m->a, 0), -EAGAIN);
     CHECK_EQ(ipc_sem_value(m->a), 0);
     CHECK_OK(ipc_sem_destroy(m->a));
@@ -684,18 +598,18 @@ TEST(sem_wait_signal_storm) {
     if (n < 3) th_fail(__FILE__, __LINE__, "only %d signals arrived during the wait", n);
     /* a post that comes later still arrives, to a timed and to an unbounded wait */
     t0 = ipc_time_now();
-    pid = spawn(late_poster, m);
+    pid = th_spawn_ok(late_poster, m);
     CHECK_OK(ipc_sem_wait(m->a, 3 * SEC));
     el = ipc_time_now() - t0;
     CHECK(el >= 100 * MS && el < 3 * SEC);
-    join_ok(pid);
+    th_join_ok(pid, JOIN_MS);
     t0 = ipc_time_now();
-    pid = spawn(late_poster, m);
+    pid = th_spawn_ok(late_poster, m);
     CHECK_OK(ipc_sem_wait(m->a, IPC_FOREVER));
     el = ipc_time_now() - t0;
     CHECK(el >= 100 * MS && el < 3 * SEC);
     n = th_storm_stop();
-    join_ok(pid);
+    th_join_ok(pid, JOIN_MS);
     CHECK(n >= 10); /* over 200 ms of waiting */
     CHECK_EQ(ipc_sem_value(m->a), 0);
     CHECK_OK(ipc_sem_destroy(m->a));
@@ -780,7 +694,7 @@ GTEST(semset_create_exclusive_open_by_key, 10000) {
     /* another process finds it by key */
     a->key = key;
     a->id = id;
-    join_ok(spawn(open_by_key, a));
+    th_join_ok(th_spawn_ok(open_by_key, a), JOIN_MS);
     CHECK_EQ(ipc_semset_get(id, 1), 7);
 
     /* an explicit mode, exactly (the umask has no say) */
@@ -924,7 +838,7 @@ GTEST(semset_op_atomic, 10000) {
 
     /* a process blocked on the pair is not released by half of it */
     a->id = id;
-    pid = spawn(take_pair, a);
+    pid = th_spawn_ok(take_pair, a);
     wait_ncnt(id, 1, 1);
     ops[2] = semop_of(0, 1, 0);
     CHECK_OK(ipc_semset_op(id, &ops[2], 1, 0));
@@ -933,7 +847,7 @@ GTEST(semset_op_atomic, 10000) {
     CHECK_EQ(ipc_semset_get(id, 0), 2);
     ops[2] = semop_of(1, 1, 0);
     CHECK_OK(ipc_semset_op(id, &ops[2], 1, 0));
-    join_ok(pid);
+    th_join_ok(pid, JOIN_MS);
     CHECK_EQ(a->result, 1);
     CHECK_EQ(ipc_semset_get(id, 0), 1);
     CHECK_EQ(ipc_semset_get(id, 1), 0);
@@ -992,18 +906,18 @@ GTEST(semset_timeouts_and_storm, 10000) {
     if (n < 3) th_fail(__FILE__, __LINE__, "only %d signals arrived during the wait", n);
     /* and a give that comes later still arrives, to a timed and to an unbounded wait */
     t0 = ipc_time_now();
-    pid = spawn(late_giver, a);
+    pid = th_spawn_ok(late_giver, a);
     CHECK_OK(ipc_semset_op(a->id, &take, 1, 3 * SEC));
     el = ipc_time_now() - t0;
     CHECK(el >= 100 * MS && el < 3 * SEC);
-    join_ok(pid);
+    th_join_ok(pid, JOIN_MS);
     t0 = ipc_time_now();
-    pid = spawn(late_giver, a);
+    pid = th_spawn_ok(late_giver, a);
     CHECK_OK(ipc_semset_op(a->id, &take, 1, IPC_FOREVER));
     el = ipc_time_now() - t0;
     CHECK(el >= 100 * MS && el < 3 * SEC);
     th_storm_stop();
-    join_ok(pid);
+    th_join_ok(pid, JOIN_MS);
     CHECK_EQ(ipc_semset_get(a->id, 0), 0);
     semset_gone(a->id);
     th_shared_unmap(a, sizeof *a);
@@ -1016,7 +930,7 @@ static void undo_taker(void *arg) {
     ops[0] = semop_of(0, -1, IPC_SEM_UNDO);
     ops[1] = semop_of(1, -1, 0);
     CHECK_OK(ipc_semset_op(a->id, ops, 2, 0));
-    raise_flag(&a->flag);
+    th_word_add(&a->flag);
     sleep_forever();
 }
 
@@ -1034,16 +948,16 @@ GTEST(semset_undo_on_kill, 10000) {
     CHECK_OK(a->id = semset_new(IPC_PRIVATE, 2, 0));
     CHECK_OK(ipc_semset_set(a->id, 0, 1));
     CHECK_OK(ipc_semset_set(a->id, 1, 1));
-    pid = spawn(undo_taker, a);
-    wait_flag(&a->flag, 1);
+    pid = th_spawn_ok(undo_taker, a);
+    th_word_wait(&a->flag, 1, 3000);
     CHECK_EQ(ipc_semset_get(a->id, 0), 0);
     CHECK_EQ(ipc_semset_get(a->id, 1), 0);
-    kill_join(pid);
+    th_kill_join(pid, JOIN_MS);
     /* the kernel gave back what was taken with undo, and only that */
     CHECK_EQ(ipc_semset_get(a->id, 0), 1);
     CHECK_EQ(ipc_semset_get(a->id, 1), 0);
     /* an add with undo is taken back at a normal exit too */
-    join_ok(spawn(undo_adder, a));
+    th_join_ok(th_spawn_ok(undo_adder, a), JOIN_MS);
     CHECK_EQ(ipc_semset_get(a->id, 0), 1);
     semset_gone(a->id);
     th_shared_unmap(a, sizeof *a);
@@ -1075,12 +989,12 @@ GTEST(semset_remove_wakes_waiters, 15000) {
         a->timeout = timeouts[i];
         a->storm = i >= 2; /* the last two wait under a signal storm */
         a->result = 12345;
-        pid = spawn(blocked_taker, a);
+        pid = th_spawn_ok(blocked_taker, a);
         wait_ncnt(a->id, 0, 1);
         t0 = ipc_time_now();
-        join_ok(spawn(remover, a)); /* another process removes the set */
+        th_join_ok(th_spawn_ok(remover, a), JOIN_MS); /* another process removes the set */
         semset_forget(a->id);
-        join_ok(pid);
+        th_join_ok(pid, JOIN_MS);
         if (a->result != -EIDRM)
             th_fail(__FILE__, __LINE__, "waiter %zu got %d (%s), want -EIDRM", i, a->result,
                     ipc_strerror(a->result));
@@ -1089,31 +1003,6 @@ GTEST(semset_remove_wakes_waiters, 15000) {
                     (double)(a->t_done - t0) / 1e6);
     }
     th_shared_unmap(a, sizeof *a);
-}
-
-/* A python3 that has sysv_ipc, or NULL. */
-static const char *python_with_sysv_ipc(void) {
-    static const char *const cands[] = {"/usr/bin/python3", "python3"};
-    size_t i;
-    for (i = 0; i < sizeof cands / sizeof cands[0]; i++) {
-        int st;
-        pid_t pid;
-        fflush(NULL);
-        pid = fork();
-        CHECK(pid >= 0);
-        if (pid == 0) {
-            int nul = open("/dev/null", O_RDWR);
-            if (nul >= 0) {
-                dup2(nul, 1);
-                dup2(nul, 2);
-            }
-            execlp(cands[i], cands[i], "-c", "import sysv_ipc", (char *)NULL);
-            _exit(127);
-        }
-        CHECK_EQ(waitpid(pid, &st, 0), pid);
-        if (WIFEXITED(st) && WEXITSTATUS(st) == 0) return cands[i];
-    }
-    return NULL;
 }
 
 /* Python opens the library's set by key and releases it, makes a set of its own for the
@@ -1131,7 +1020,7 @@ static const char py_sem_peer[] =
     "sys.exit(0)\n";
 
 GTEST(semset_python_interop, 15000) {
-    const char *py = python_with_sysv_ipc();
+    const char *py = th_python_with("sysv_ipc");
     ipc_semop take = semop_of(0, -1, 0);
     char k1[32], k2[32];
     int key1, key2, id, id2;
@@ -1261,7 +1150,7 @@ TEST_T(mutex_counter_across_processes, 30000) {
     pid_t pids[LOCKERS];
     int i;
     for (i = 0; i < LOCKERS; i++)
-        pids[i] = spawn(counter_worker, s);
+        pids[i] = th_spawn_ok(counter_worker, s);
     for (i = 0; i < LOCKERS; i++)
         CHECK_EQ(th_join(pids[i], 20000), 0);
     CHECK_EQ(s->a, LOCKERS * INCS);
@@ -1274,8 +1163,8 @@ TEST_T(mutex_counter_across_processes, 30000) {
 static void holder(void *arg) {
     mx *s = (mx *)arg;
     CHECK_OK(ipc_mutex_lock(s->m, IPC_FOREVER));
-    raise_flag(&s->flag);
-    wait_flag(&s->go, 1);
+    th_word_add(&s->flag);
+    th_word_wait(&s->go, 1, 3000);
     th_sleep_ms(30);
     CHECK_OK(ipc_mutex_unlock(s->m));
 }
@@ -1286,8 +1175,8 @@ TEST(mutex_timeouts_held_elsewhere) {
     pid_t pid;
     int n;
 
-    pid = spawn(holder, s);
-    wait_flag(&s->flag, 1);
+    pid = th_spawn_ok(holder, s);
+    th_word_wait(&s->flag, 1, 3000);
     CHECK_TIMED(ipc_mutex_lock(s->m, 0), -EAGAIN, 0);
     CHECK_TIMED(ipc_mutex_lock(s->m, 50 * MS), -ETIMEDOUT, 50);
     CHECK_TIMED(ipc_mutex_lock(s->m, 1 * MS), -ETIMEDOUT, 1);
@@ -1300,10 +1189,10 @@ TEST(mutex_timeouts_held_elsewhere) {
     CHECK_ERR(ipc_mutex_consistent(s->m), -EINVAL);
     /* a timed lock gets it when the holder lets go (30 ms after the word) */
     t0 = ipc_time_now();
-    raise_flag(&s->go);
+    th_word_add(&s->go);
     CHECK_ERR(ipc_mutex_lock(s->m, 3 * SEC), 0);
     CHECK(ipc_time_now() - t0 >= 30 * MS);
-    join_ok(pid);
+    th_join_ok(pid, JOIN_MS);
     CHECK_OK(ipc_mutex_unlock(s->m));
     mx_unmap(s);
 }
@@ -1326,7 +1215,7 @@ static void dying_holder(void *arg) {
     mx *s = (mx *)arg;
     CHECK_OK(ipc_mutex_lock(s->m, IPC_FOREVER));
     s->a++;
-    raise_flag(&s->flag);
+    th_word_add(&s->flag);
     sleep_forever();
 }
 
@@ -1348,7 +1237,7 @@ static void lock_once(void *arg) {
 static void blocked_locker(void *arg) {
     mx *s = (mx *)arg;
     int r;
-    raise_flag(&s->flag2);
+    th_word_add(&s->flag2);
     r = ipc_mutex_lock(s->m, s->timeout);
     s->result[0] = r;
     if (r == IPC_MUTEX_RECOVERED) {
@@ -1362,9 +1251,9 @@ static void blocked_locker(void *arg) {
 static void kill_holder(mx *s) {
     pid_t pid;
     s->flag = 0;
-    pid = spawn(dying_holder, s);
-    wait_flag(&s->flag, 1);
-    kill_join(pid);
+    pid = th_spawn_ok(dying_holder, s);
+    th_word_wait(&s->flag, 1, 3000);
+    th_kill_join(pid, JOIN_MS);
     CHECK(s->a != s->b);
 }
 
@@ -1377,13 +1266,13 @@ TEST(mutex_robust_owner_dead) {
     s = mx_map();
     kill_holder(s);
     CHECK_ERR(ipc_mutex_lock(s->m, 2 * SEC), IPC_MUTEX_RECOVERED);
-    join_ok(spawn(try_busy, s)); /* recovered means held */
-    s->b = s->a;                 /* the repair */
+    th_join_ok(th_spawn_ok(try_busy, s), JOIN_MS); /* recovered means held */
+    s->b = s->a;                                   /* the repair */
     CHECK_OK(ipc_mutex_consistent(s->m));
     CHECK_OK(ipc_mutex_unlock(s->m));
     /* back to normal, in another process and here */
     s->timeout = IPC_FOREVER;
-    join_ok(spawn(lock_once, s));
+    th_join_ok(th_spawn_ok(lock_once, s), JOIN_MS);
     CHECK_ERR(ipc_mutex_lock(s->m, 0), 0);
     CHECK_OK(ipc_mutex_unlock(s->m));
 
@@ -1399,13 +1288,13 @@ TEST(mutex_robust_owner_dead) {
         s->flag2 = 0;
         s->result[0] = 12345;
         s->timeout = timeouts[i];
-        h = spawn(dying_holder, s);
-        wait_flag(&s->flag, 1);
-        w = spawn(blocked_locker, s);
-        wait_flag(&s->flag2, 1);
+        h = th_spawn_ok(dying_holder, s);
+        th_word_wait(&s->flag, 1, 3000);
+        w = th_spawn_ok(blocked_locker, s);
+        th_word_wait(&s->flag2, 1, 3000);
         wait_asleep(w);
-        kill_join(h);
-        join_ok(w);
+        th_kill_join(h, JOIN_MS);
+        th_join_ok(w, JOIN_MS);
         CHECK_ERR(s->result[0], IPC_MUTEX_RECOVERED);
         CHECK_EQ(s->a, s->b);
     }
@@ -1437,10 +1326,10 @@ TEST(mutex_robust_not_recoverable) {
     CHECK_ERR(ipc_mutex_lock(s->m, 2 * SEC), IPC_MUTEX_RECOVERED);
     CHECK_OK(ipc_mutex_unlock(s->m)); /* without ipc_mutex_consistent */
     /* a failed try-lock by a process that then exits must leave nothing held ... */
-    join_ok(spawn(try_unrecoverable, s));
+    th_join_ok(th_spawn_ok(try_unrecoverable, s), JOIN_MS);
     /* ... so that every later lock, anywhere, fails at once; in a child, so that a hang
        is reported as one */
-    code = th_join(spawn(lock_unrecoverable, s), 3000);
+    code = th_join(th_spawn_ok(lock_unrecoverable, s), 3000);
     if (code == -1) th_fail(__FILE__, __LINE__, "a lock of the unrecoverable mutex hung");
     CHECK_EQ(code, 0);
     lock_unrecoverable(s);
@@ -1482,13 +1371,6 @@ static void contender(void *arg) {
     }
 }
 
-static uint32_t rnd(uint32_t *x) {
-    *x ^= *x << 13;
-    *x ^= *x >> 17;
-    *x ^= *x << 5;
-    return *x;
-}
-
 #define KILL_ROUNDS 12
 #define CONTENDERS  3
 
@@ -1505,21 +1387,21 @@ TEST_T(mutex_robust_random_kills, 30000) {
         int i, r;
         s->progress = 0;
         for (i = 0; i < CONTENDERS; i++)
-            pids[i] = spawn(contender, s);
+            pids[i] = th_spawn_ok(contender, s);
         while (__atomic_load_n(&s->progress, __ATOMIC_SEQ_CST) < 30) {
             if (ipc_deadline_left(dl) == 0)
                 th_fail(__FILE__, __LINE__, "round %d: no progress (seed %u)", round, seed);
             th_sleep_ms(1);
         }
         /* kill them all, in a random order, at random moments */
-        sleep_us((long)(rnd(&seed) % 2000));
+        th_sleep_us((long)(th_rnd32(&seed) % 2000));
         for (i = 0; i < CONTENDERS; i++) {
-            int j = i + (int)(rnd(&seed) % (uint32_t)(CONTENDERS - i));
+            int j = i + (int)(th_rnd32(&seed) % (uint32_t)(CONTENDERS - i));
             pid_t t = pids[i];
             pids[i] = pids[j];
             pids[j] = t;
             CHECK_EQ(kill(pids[i], SIGKILL), 0);
-            sleep_us((long)(rnd(&seed) % 300));
+            th_sleep_us((long)(th_rnd32(&seed) % 300));
         }
         for (i = 0; i < CONTENDERS; i++)
             CHECK_EQ(th_join(pids[i], JOIN_MS), 128 + SIGKILL);
@@ -1545,7 +1427,7 @@ TEST_T(mutex_robust_random_kills, 30000) {
         }
         CHECK_OK(ipc_mutex_unlock(s->m));
         s->timeout = 2 * SEC;
-        join_ok(spawn(lock_once, s));
+        th_join_ok(th_spawn_ok(lock_once, s), JOIN_MS);
     }
     /* Whether a round ends in RECOVERED is up to the scheduler (the last one killed may or
        may not hold the lock); mutex_robust_owner_dead proves recovery deterministically.
@@ -1650,8 +1532,8 @@ TEST_T(cond_producer_consumer, 20000) {
     pid_t pids[2 * PAIRS];
     int i;
     for (i = 0; i < PAIRS; i++) {
-        pids[2 * i] = spawn(consumer, s);
-        pids[2 * i + 1] = spawn(producer, s);
+        pids[2 * i] = th_spawn_ok(consumer, s);
+        pids[2 * i + 1] = th_spawn_ok(producer, s);
     }
     for (i = 0; i < 2 * PAIRS; i++)
         CHECK_EQ(th_join(pids[i], 15000), 0);
@@ -1660,7 +1542,7 @@ TEST_T(cond_producer_consumer, 20000) {
     mx_unmap(s);
 }
 
-/* Child: wait under the mutex until s->go. */
+/* Child: wait under the mutex until s->go, counted in s->waiting and then s->woken. */
 static void go_waiter(void *arg) {
     mx *s = (mx *)arg;
     CHECK_OK(ipc_mutex_lock(s->m, IPC_FOREVER));
@@ -1708,7 +1590,7 @@ TEST(cond_broadcast_and_signal) {
     int i;
 
     for (i = 0; i < WAITERS; i++)
-        pids[i] = spawn(go_waiter, s);
+        pids[i] = th_spawn_ok(go_waiter, s);
     wait_waiters(s, pids, WAITERS);
     CHECK_OK(ipc_mutex_lock(s->m, 0));
     s->go = 1;
@@ -1721,7 +1603,7 @@ TEST(cond_broadcast_and_signal) {
     /* one signal per token: none is lost, every waiter gets one */
     s->waiting = s->woken = 0;
     for (i = 0; i < WAITERS; i++)
-        pids[i] = spawn(token_waiter, s);
+        pids[i] = th_spawn_ok(token_waiter, s);
     wait_waiters(s, pids, WAITERS);
     for (i = 0; i < WAITERS; i++) {
         CHECK_OK(ipc_mutex_lock(s->m, 2 * SEC));
@@ -1759,11 +1641,11 @@ TEST(cond_timeouts) {
     CHECK_TIMED(ipc_cond_wait(s->c, s->m, IPC_FOREVER), -EPERM, 0);
     CHECK_ERR(ipc_mutex_unlock(s->m), -EPERM);
     /* nor while another process holds it */
-    pid = spawn(holder, s);
-    wait_flag(&s->flag, 1);
+    pid = th_spawn_ok(holder, s);
+    th_word_wait(&s->flag, 1, 3000);
     CHECK_TIMED(ipc_cond_wait(s->c, s->m, 2 * SEC), -EPERM, 0);
-    raise_flag(&s->go);
-    join_ok(pid);
+    th_word_add(&s->go);
+    th_join_ok(pid, JOIN_MS);
     CHECK_OK(ipc_mutex_lock(s->m, 0));
     CHECK_OK(ipc_mutex_unlock(s->m));
     mx_unmap(s);
@@ -1798,7 +1680,7 @@ TEST(cond_wait_until_deadline) {
     CHECK_OK(ipc_mutex_unlock(s->m));                           /* held again each time */
     /* the predicate loop it is made for, woken from another process */
     s->flag = 0;
-    pid = spawn(late_signaller, s);
+    pid = th_spawn_ok(late_signaller, s);
     CHECK_OK(ipc_mutex_lock(s->m, IPC_FOREVER));
     dl = ipc_deadline_make(5 * SEC);
     r = 0;
@@ -1807,7 +1689,7 @@ TEST(cond_wait_until_deadline) {
     CHECK_ERR(r, 0);
     CHECK(s->flag == 1);
     CHECK_OK(ipc_mutex_unlock(s->m));
-    join_ok(pid);
+    th_join_ok(pid, JOIN_MS);
     /* bad arguments: nothing waited, nothing unlocked */
     CHECK_OK(ipc_mutex_lock(s->m, 0));
     CHECK_ERR(ipc_cond_wait_until(NULL, s->m, dl), -EINVAL);
@@ -1822,26 +1704,16 @@ TEST(cond_wait_until_deadline) {
     mx_unmap(s);
 }
 
-/* Child: wait on the cond until s->go, counted in s->waiting (killed before go). */
-static void doomed_waiter(void *arg) {
-    mx *s = (mx *)arg;
-    CHECK_OK(ipc_mutex_lock(s->m, IPC_FOREVER));
-    s->waiting++;
-    while (!s->go)
-        CHECK_OK(ipc_cond_wait(s->c, s->m, IPC_FOREVER));
-    CHECK_OK(ipc_mutex_unlock(s->m));
-}
-
 TEST(cond_waiter_killed) {
     mx *s = mx_map();
     pid_t pids[3], pid;
     int i;
 
     for (i = 0; i < 3; i++)
-        pids[i] = spawn(doomed_waiter, s);
+        pids[i] = th_spawn_ok(go_waiter, s); /* killed before go */
     wait_waiters(s, pids, 3);
     for (i = 0; i < 3; i++)
-        kill_join(pids[i]);
+        th_kill_join(pids[i], JOIN_MS);
     /* they died in the wait, not holding the mutex: it is simply free */
     CHECK_ERR(ipc_mutex_lock(s->m, 0), 0);
     CHECK_OK(ipc_cond_signal(s->c));
@@ -1850,7 +1722,7 @@ TEST(cond_waiter_killed) {
     s->waiting = 0;
     CHECK_OK(ipc_mutex_unlock(s->m));
     /* a new waiter is woken as usual */
-    pid = spawn(token_waiter, s);
+    pid = th_spawn_ok(token_waiter, s);
     wait_waiters(s, &pid, 1);
     CHECK_OK(ipc_mutex_lock(s->m, 2 * SEC));
     s->tokens = 1;
@@ -1887,7 +1759,7 @@ static void signal_and_die(void *arg) {
     s->go = 1;
     s->a++;
     CHECK_OK(ipc_cond_signal(s->c));
-    raise_flag(&s->flag);
+    th_word_add(&s->flag);
     sleep_forever();
 }
 
@@ -1905,13 +1777,13 @@ TEST(cond_wait_holder_died_recovered) {
         s->waiting = 0;
         s->timeout = timeouts[i];
         s->result[0] = 12345;
-        w = spawn(recovering_waiter, s);
+        w = th_spawn_ok(recovering_waiter, s);
         wait_waiters(s, &w, 1);
-        h = spawn(signal_and_die, s);
-        wait_flag(&s->flag, 1);
+        h = th_spawn_ok(signal_and_die, s);
+        th_word_wait(&s->flag, 1, 3000);
         th_sleep_ms(10); /* the waiter wakes and blocks on the mutex (or finds it dead later) */
-        kill_join(h);
-        join_ok(w);
+        th_kill_join(h, JOIN_MS);
+        th_join_ok(w, JOIN_MS);
         CHECK_ERR(s->result[0], IPC_MUTEX_RECOVERED);
         CHECK_EQ(s->a, s->b);
     }
