@@ -1247,7 +1247,9 @@ static void oracle_slots(round *rd) {
     long missing = 0, allowed = 0, reported = 0;
     uint64_t last_spsc = 0;
     int have_last = 0;
-    uint32_t from = 0; /* SPSC: the first message the next consumer may take (or eat) */
+    /* SPSC: where the next consumer may start, lowest and highest (a death while releasing
+       leaves both the message and the one after it possible) */
+    uint32_t from = 0, from_hi = 0;
     memset(cnt, 0, sizeof cnt);
     memset(held, 0, sizeof held);
     memset(releasing, 0, sizeof releasing);
@@ -1289,20 +1291,23 @@ static void oracle_slots(round *rd) {
                 have_last = 1;
             }
         }
-        if (n > 0) from = (uint32_t)last_spsc + 1;
+        if (n > 0) from = from_hi = (uint32_t)last_spsc + 1;
         if (!dead(p)) continue;
-        /* died with a peeked message unreleased: its successor starts there again */
-        if (spsc && PEND_PEEK(pend) && (st == CS_HOLDING || st == CS_RELEASING))
+        /* died with a peeked message unreleased (or being released): its successor starts
+           there again (or after it) */
+        if (spsc && PEND_PEEK(pend) && (st == CS_HOLDING || st == CS_RELEASING)) {
             from = (uint32_t)PEND_KEY(pend);
+            from_hi = from + (st == CS_RELEASING);
+        }
         if (st == CS_TAKING && (!spsc || !PEND_PEEK(pend))) {
             allowed++;
             if (spsc) { /* it may have eaten the first committed message from where it
-                           started (after what the dead before it may have eaten) */
+                           may have started (after what the dead before it may have eaten) */
                 uint32_t q = from;
-                for (; q < MAXSEQ && sh->status[0][q] != ST_COMMITTED; q++)
+                for (; q < MAXSEQ && (q < from_hi || sh->status[0][q] != ST_COMMITTED); q++)
                     skip_ok[q] = 1;
                 if (q < MAXSEQ) skip_ok[q] = 1;
-                from = q + 1;
+                from_hi = q + 1; /* or, if it ate nothing, still from */
             }
         }
         if (spsc && PEND_PEEK(pend) && st == CS_HOLDING) held[(uint32_t)PEND_KEY(pend)]++;
@@ -1324,7 +1329,7 @@ static void oracle_slots(round *rd) {
                       s, q, st_name[stt], c, lo, hi, held[q], releasing[q]);
             if (stt == ST_COMMITTED && c == 0) {
                 missing++;
-                if (spsc && skip_ok[q]) continue;
+                if (spsc && skip_ok[q] && missing <= allowed) continue;
                 if (!spsc && missing <= allowed) continue;
                 if (reported++ < 4)
                     rviol(rd,

@@ -12,7 +12,11 @@
    Every receive must leave the fd table exactly as it says: on success *nfds new
    descriptors, each valid and close-on-exec, and no others; on any error *nfds = 0 and
    not one new descriptor. Over the input, no more descriptors arrive than were sent, and
-   nothing leaks at the end. */
+   nothing leaks at the end. On datagram and seqpacket sockets (one message per receive)
+   a model of the queue says exactly what each receive returns: the message and all its
+   descriptors when buffer and room suffice, -EMSGSIZE when either is too small, -EPIPE
+   for an empty seqpacket message, -EAGAIN when nothing is queued; messages may carry up
+   to 253 descriptors (the kernel's SCM_MAX_FD; the API sends 252 at most). */
 #define _GNU_SOURCE 1
 #define IPC_IMPLEMENTATION
 #include "ipc.h"
@@ -26,6 +30,23 @@
 #include <unistd.h>
 
 #define NPOOL 4
+#define NQ    80 /* messages the model queues per input */
+
+/* datagram, seqpacket: what the socket holds, in order */
+static struct {
+    size_t len[NQ];
+    int nfds[NQ];
+    int head, tail, exact;
+} Q;
+
+static void q_push(size_t len, int nfds) {
+    if (Q.tail < NQ) {
+        Q.len[Q.tail] = len;
+        Q.nfds[Q.tail++] = nfds;
+    } else {
+        Q.exact = 0;
+    }
+}
 
 static int highest_fd(void) {
     DIR *d = opendir("/proc/self/fd");
@@ -40,10 +61,18 @@ static int highest_fd(void) {
 
 static long sent_fds, got_fds;
 
+static int type_of(int fd) {
+    int t = 0;
+    socklen_t l = sizeof t;
+    getsockopt(fd, SOL_SOCKET, SO_TYPE, &t, &l);
+    return t;
+}
+
 static void do_send(int fd, int type, fz_in *in, unsigned op, const int *pool) {
     union {
         struct cmsghdr h;
-        char b[CMSG_SPACE(sizeof(int) * 8) * 3 + CMSG_SPACE(sizeof(struct ucred))];
+        char b[CMSG_SPACE(sizeof(int) * 253) + CMSG_SPACE(sizeof(int) * 8) * 2 +
+               CMSG_SPACE(sizeof(struct ucred))];
     } cb;
     unsigned char data[64];
     struct msghdr m;
@@ -63,10 +92,12 @@ static void do_send(int fd, int type, fz_in *in, unsigned op, const int *pool) {
     m.msg_controllen = sizeof cb.b;
     c = CMSG_FIRSTHDR(&m);
     for (i = 0; i < nr; i++) {
-        unsigned cnt = fz_u8(in) % 9;
-        int fds[8];
+        unsigned cnt = fz_u8(in), pick = fz_u8(in);
+        int fds[253];
+        /* a few descriptors, or (first message only) a great many: up to SCM_MAX_FD */
+        cnt = (i == 0 && (cnt & 0x80)) ? 200 + (cnt & 0x7f) % 54 : cnt % 9;
         for (k = 0; k < cnt; k++)
-            fds[k] = pool[fz_u8(in) % NPOOL];
+            fds[k] = pool[(pick + k * (pick | 1)) % NPOOL];
         c->cmsg_level = SOL_SOCKET;
         c->cmsg_type = SCM_RIGHTS;
         c->cmsg_len = CMSG_LEN(sizeof(int) * cnt);
@@ -88,7 +119,10 @@ static void do_send(int fd, int type, fz_in *in, unsigned op, const int *pool) {
     }
     m.msg_controllen = ctl;
     if (!ctl) m.msg_control = NULL;
-    if (sendmsg(fd, &m, MSG_DONTWAIT | MSG_NOSIGNAL) >= 0) sent_fds += n;
+    if (sendmsg(fd, &m, MSG_DONTWAIT | MSG_NOSIGNAL) >= 0) {
+        sent_fds += n;
+        q_push(len, (int)n);
+    }
 }
 
 static void do_recv(int fd, fz_in *in, unsigned op) {
@@ -110,6 +144,24 @@ static void do_recv(int fd, fz_in *in, unsigned op) {
     rc = ipc_sock_recv_fds(fd, cap ? buf : NULL, cap, fds, &nf, 0);
     if (op & 0x20) setrlimit(RLIMIT_NOFILE, &old);
     free(buf);
+    if (Q.exact && rc != -EINVAL) { /* one message, as the model says */
+        long long want_rc;
+        int want_nf = 0;
+        if (Q.head == Q.tail) {
+            want_rc = -EAGAIN;
+        } else {
+            size_t len = Q.len[Q.head];
+            int n = Q.nfds[Q.head++];
+            want_rc = type_of(fd) == SOCK_SEQPACKET && len == 0 ? -EPIPE
+                      : len > cap || n > want                   ? -EMSGSIZE
+                                                                : (long long)len;
+            want_nf = want_rc >= 0 ? n : 0;
+        }
+        if (!(op & 0x20) || want_rc == -EAGAIN)
+            FZ_CHECK(rc == want_rc && nf == want_nf,
+                     "recv_fds (cap %zu, room %d): %zd with %d fds, want %lld with %d", cap, want,
+                     rc, nf, want_rc, want_nf);
+    }
     FZ_CHECK(rc >= 0 || rc == -EMSGSIZE || rc == -EMFILE || rc == -EPIPE || rc == -EAGAIN ||
                  rc == -EINVAL,
              "recv_fds: %zd", rc);
@@ -145,12 +197,16 @@ static void do_ring(int rx, int tx, fz_in *in, unsigned op) {
         o.flags = (unsigned)(fz_u8(in) & 3);
         if (ipc_ring_create(&s, NULL, o.flags == IPC_RING_BROADCAST ? IPC_CONSUMER : IPC_PRODUCER,
                             &o) == 0) {
-            if (ipc_sock_send_ring(tx, &s, 0) == 0) sent_fds++;
+            if (ipc_sock_send_ring(tx, &s, 0) == 0) {
+                sent_fds++;
+                q_push(1, 1);
+            }
             ipc_ring_close(&s);
         }
         before = fz_fd_count();
     }
     rc = ipc_sock_recv_ring(rx, &r, 1 + (int)fz_u8(in) % 3, 0);
+    if (rc != -EAGAIN && Q.head < Q.tail) Q.head++; /* it took one message */
     FZ_CHECK(rc == 0 || rc == -EPROTO || rc == -EBADMSG || rc == -EMSGSIZE || rc == -EMFILE ||
                  rc == -EPIPE || rc == -EAGAIN || rc == -EINVAL || rc == -EBUSY,
              "recv_ring: %d", rc);
@@ -168,6 +224,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     unsigned c0 = fz_u8(&in), steps = 0;
     int type = types[c0 % 3], sv[2], pool[NPOOL], p[2], start = fz_fd_count(), one = 1, k;
     sent_fds = got_fds = 0;
+    memset(&Q, 0, sizeof Q);
+    Q.exact = type != SOCK_STREAM; /* a stream has no message boundaries to model */
     if (socketpair(AF_UNIX, type | SOCK_CLOEXEC, 0, sv) != 0) return 0;
     if (c0 & 4) setsockopt(sv[0], SOL_SOCKET, SO_PASSCRED, &one, sizeof one);
     FZ_CHECK(pipe2(p, O_CLOEXEC) == 0, "pipe");
@@ -182,7 +240,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
         case 1: do_recv(sv[0], &in, op); break;
         case 2: do_ring(sv[0], sv[1], &in, op); break;
         default:
-            if (op & 4) shutdown(sv[1], SHUT_WR);
+            if (op & 4) {
+                shutdown(sv[1], SHUT_WR);
+                Q.exact = 0; /* what is queued still comes, then the end: not modelled */
+            }
             break;
         }
     }

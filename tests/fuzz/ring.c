@@ -874,9 +874,10 @@ static void op_foreign(fz_in *in) {
         ssize_t n;
         FZ_CHECK(max >= 16 && max <= (1u << 30), "foreign max_msg %zu", max);
         v = fz_u8(in);
-        if (v & 1) /* the sender shrinks the object under us, where no seal stops it */
-            TR("foreign: truncate to %zu: %d\n", (v & 2) ? size / 2 : (size_t)0,
-               ftruncate(fd, (v & 2) ? (off_t)(size / 2) : 0));
+        if (v & 1) { /* the sender shrinks the object under us, where no seal stops it */
+            int t = ftruncate(fd, (v & 2) ? (off_t)(size / 2) : 0);
+            TR("foreign: truncate to %zu: %d\n", (v & 2) ? size / 2 : (size_t)0, t);
+        }
         for (i = 0; i < 4; i++) {
             unsigned op = fz_u8(in);
             if (op & 1) {
