@@ -124,6 +124,71 @@ else
     skip "gcc -m32 cannot link (apt-get install gcc-multilib)"
 fi
 
+echo "== crash test (make crashtest runs the long one)"
+check "crashtest (short, 250 rounds)" make -s crashtest CRASH_ROUNDS=250 CRASH_FLAGS=-q
+
+echo "== static analysis (ipc.h's implementation: tests/analyze.c)"
+if have cppcheck; then
+    # One configuration (gcc, Linux, x86-64) instead of every #ifdef combination; false
+    # positives are listed, with their reasons, in the suppressions file.
+    check "cppcheck" cppcheck -q --std=c11 --enable=warning,performance,portability \
+        --library=posix --library=gnu -D__GNUC__=12 -D__linux__ -D__x86_64__ --inline-suppr \
+        --suppress-xml=tests/cppcheck-suppressions.xml --error-exitcode=1 tests/analyze.c
+else skip "cppcheck not installed"; fi
+if have clang-tidy; then
+    check "clang-tidy (.clang-tidy)" sh tests/tidy.sh
+else skip "clang-tidy not installed"; fi
+
+# ThreadSanitizer, on the tests whose threads share a ring in one process (harness.h says
+# why only those). Left out: ringpoll_api_fd_and_thread_lifetime and _no_leak_repeated,
+# which count the process's threads (TSan starts one of its own).
+if have clang; then
+    tsan_srcs=$SRCS tsan_patterns=$PATTERNS
+    SRCS="tests/harness.c tests/test_threads.c tests/test_ringpoll.c tests/test_frame.c"
+    [ -n "$PATTERNS" ] || PATTERNS="threads_ ringpoll_[!a]* ringpoll_api_[!fn]*
+        ringpoll_api_fork_copy frame_socketpair_send_and_recv_threads"
+    export TSAN_OPTIONS=suppressions=tests/tsan.supp
+    suite tsan clang -std=gnu11 -O1 -g -fsanitize=thread $WARN
+    unset TSAN_OPTIONS
+    SRCS=$tsan_srcs PATTERNS=$tsan_patterns
+else skip "clang not installed: no tsan suite"; fi
+
+# valgrind memcheck of a fast subset, each test in a process of its own (tests/memcheck.sh;
+# make memcheck runs every test): the rings from threads and records of every size, framing
+# resumed mid-frame, fd passing in parts, relative paths, ipc_strerror's table.
+echo "== memcheck (valgrind)"
+if have valgrind; then
+    set +f
+    mc_srcs="$(echo tests/test_cov_*.c) tests/test_threads.c tests/test_frame.c tests/test_ring.c"
+    set -f
+    check "memcheck (a subset; make memcheck runs all)" env MEMCHECK_STRICT=1 \
+        MEMCHECK_SRCS="$mc_srcs" sh tests/memcheck.sh cov_ threads_mpmc threads_broadcast_lossless \
+        threads_pollfd frame_recv_resume_header frame_recv_resume_payload ring_message_sizes \
+        ring_reserve_commit_peek_release_rules ring_recv_buffer_too_small_keeps_message
+else skip "valgrind not installed: no memcheck"; fi
+
+# The committed fuzz corpus, replayed by each harness built with gcc and ASan+UBSan but
+# without libFuzzer (tests/fuzz/replay.c); make fuzz searches for more.
+echo "== fuzz corpus (tests/fuzz)"
+for f in ring_spsc ring_mpmc ring_mpsc ring_broadcast frame endpoint fdpass; do
+    check "fuzz corpus: $f" sh -c "make -s CC=gcc build/fuzz/replay/$f &&
+        build/fuzz/replay/$f tests/fuzz/corpus/$f"
+done
+
+# The rings' wake-up protocol, model-checked (tests/model; make verify runs every check).
+echo "== model checks (tests/model, spin)"
+if have spin; then
+    check "model: no lost wake-up (SPSC)" sh tests/model/verify.sh spsc-lost
+    check "model: no deadlock (SPSC)" sh tests/model/verify.sh spsc-deadlock
+    check "model: close always observed (SPSC)" sh tests/model/verify.sh spsc-close
+    check "model: death always observed (SPSC)" sh tests/model/verify.sh spsc-death
+    check "model: first sleep, late only by its timer" sh tests/model/verify.sh spsc-first-sleep
+    check "model: no lost wake-up, several sleepers (MPMC, broadcast)" \
+        sh tests/model/verify.sh mp-lost bc-lost
+    check "model: mutants are caught" sh tests/model/verify.sh mutant-no-waitcheck \
+        mutant-no-recheck mutant-no-mb mutant-close-nowake mutant-mp-reset
+else skip "spin not installed (apt-get install spin): no model checks"; fi
+
 echo "== total ($skipped skipped)"
 echo "$passed passed, $failed failed"
 [ "$failed" -eq 0 ]
