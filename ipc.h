@@ -409,11 +409,14 @@ typedef struct ipc_ring {
 IPC_API int ipc_ring_create(ipc_ring *r, const char *name, int role, const ipc_ring_opts *opts);
 
 /* Open a named ring and claim role. -ENOENT, -EBUSY (role taken), -EBADMSG (not a ring
-   of this layout version), -ELOOP (a symlink at the name). */
+   of this layout version), -ELOOP (a symlink at the name). A named ring trusts whoever
+   may open its name: one that truncates the object makes every handle fault (SIGBUS).
+   Between processes that do not trust each other, pass an anonymous ring's fd. */
 IPC_API int ipc_ring_open(ipc_ring *r, const char *name, int role);
 
 /* Attach by an fd from a peer's ipc_ring_fd() (inherited over fork or received over a
-   Unix socket); the caller keeps its fd. Errors as ipc_ring_open. */
+   Unix socket); the caller keeps its fd. Errors as ipc_ring_open; -EBADMSG also for an
+   object its sender could truncate (not sealed against shrinking, not in /dev/shm). */
 IPC_API int ipc_ring_attach_fd(ipc_ring *r, int fd, int role);
 
 /* The ring's shared-memory fd (close-on-exec), to pass to a peer. Owned by the handle. */
@@ -734,7 +737,8 @@ typedef struct ipc_msgq_info {
 IPC_API int ipc_msgq_create(int key, unsigned mode);
 /* Open an existing queue: its id, or -ENOENT. */
 IPC_API int ipc_msgq_open(int key);
-/* Remove at once: blocked senders and receivers get -EIDRM. */
+/* Remove at once: blocked senders and receivers get -EIDRM; later calls with the id get
+   -EINVAL (the kernel cannot tell a removed id from one that never was). */
 IPC_API int ipc_msgq_remove(int id);
 /* IPC_STAT in plain fields. */
 IPC_API int ipc_msgq_stat(int id, ipc_msgq_info *info);
@@ -1046,7 +1050,8 @@ typedef struct ipc_semop {
 enum { IPC_SEM_UNDO = 0x1000 };
 
 /* Create a set of nsems (1..SEMMSL) exclusively for key (IPC_PRIVATE = 0 for a new one),
-   every value 0, mode 0 = 0600: its id. Open by key: its id. Remove: waiters get -EIDRM. */
+   every value 0, mode 0 = 0600: its id. Open by key: its id. Remove: waiters get -EIDRM,
+   later calls with the id -EINVAL. */
 IPC_API int ipc_semset_create(int key, int nsems, unsigned mode);
 IPC_API int ipc_semset_open(int key);
 IPC_API int ipc_semset_remove(int id);
@@ -2152,14 +2157,14 @@ IPC_API int ipc_futex_wake(uint32_t *addr, int count) {
        0    u64  magic "ipc.ring" (0x676e69722e637069)        creator, then read-only
        8    u32  layout version (1)
        12   u32  header size = page size; the data area starts here
-       16   u64  capacity: power of two; the object is header + capacity bytes
-              24   u32  flags: kind in the low 16 bits (0 = SPSC); bit 16: prefault (every side
+       16   u64  capacity: power of two, at least a page; the object is header + capacity
+       24   u32  flags: kind in the low 16 bits (0 = SPSC); bit 16: prefault (every side
                  faults the whole mapping in when it attaches)
        128  u64  tail: bytes ever committed                     producer (release)
        256  u64  head: bytes ever consumed                      consumer (release)
        384  u32  producer state: 0 never attached, 1 attached, 2 closed
        388  u32  producer waiting: sleepers announced since the last wake (the waker resets it)
-              392  u32  producer futex: the consumer adds 1 and FUTEX_WAKEs to wake it
+       392  u32  producer futex: the consumer adds 1 and FUTEX_WAKEs to wake it
        396  u32  producer claims: +1 each time the role is claimed
        512  u32  consumer state, 516 waiting, 520 futex, 524 claims (same roles)
 
@@ -2189,7 +2194,8 @@ IPC_API int ipc_futex_wake(uint32_t *addr, int count) {
    sequence reads p | bit 62, so a reader can tell a message being replaced under it.
 
    Each group sits on its own 128-byte line (false sharing, adjacent-line prefetch).
-   Positions run freely in 64 bits; a position p is data[p & (capacity - 1)], and the
+   Positions run freely in 64 bits (slot positions in 62: their sequence words keep two
+   flag bits, and 2^62 messages take centuries); a position p is data[p & (capacity - 1)], and the
    data area is mapped twice back to back so a record may cross the end. A record at
    position p is one u64 header, len | (len ^ (u32)(p >> 3) ^ 0x52494e47) << 32, then len
    bytes, padded to a multiple of 8. The header is stored last (release): it is the
@@ -2201,7 +2207,7 @@ IPC_API int ipc_futex_wake(uint32_t *addr, int count) {
    write locks on byte 0 (producer) and byte 1 (consumer) of the object; liveness of a
    peer is "its lock is held".
 
-      Wake-up protocol, and why no wake-up is lost. A sleeper (the consumer waiting for data,
+   Wake-up protocol, and why no wake-up is lost. A sleeper (the consumer waiting for data,
    or the producer waiting for space) reads its futex word F, adds 1 to waiting, issues
    membarrier(MEMBARRIER_CMD_GLOBAL_EXPEDITED), re-checks the position, and only then
    sleeps on F with the value it read. A publisher stores its position (release), puts a
@@ -2214,7 +2220,7 @@ IPC_API int ipc_futex_wake(uint32_t *addr, int count) {
    FUTEX_WAIT return at once (value changed), so a wake-up between re-check and sleep is
    not lost either. The publisher, the fast path, pays a compiler barrier only.
 
-      membarrier costs an inter-processor interrupt when the peer is running (about 16 us in
+   membarrier costs an inter-processor interrupt when the peer is running (about 16 us in
    a VM), so the first sleep of a wait skips it: the sleeper fences only its own side and
    sleeps at most 10 ms. The one interleaving this admits is the store-buffering race:
    the publisher's load of waiting passes its own store of the position, which is still
