@@ -46,6 +46,7 @@ static tcflag_t pt_oflag(int fd) {
 static void pt_read_until(ipc_pty *p, char *buf, size_t cap, size_t *len, const char *want,
                           int line) {
     int64_t dl = ipc_deadline_make(10 * SEC);
+    if (*len < cap) buf[*len] = 0; /* the caller's buffer may be fresh */
     while (!strstr(buf, want)) {
         ssize_t r;
         if (*len + 1 >= cap) th_fail(__FILE__, line, "no \"%s\" in %zu bytes", want, *len);
