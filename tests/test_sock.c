@@ -2077,6 +2077,29 @@ TEST(sock_fds_max_with_passcred) {
         close_fd(pass[i]);
 }
 
+/* A receiver with SO_PASSPIDFD (Linux 6.5) gets the sender's pidfd beside the
+   descriptors: ipc_sock_recv_fds did not ask for it, so it must close it, not leak it. */
+TEST(sock_fds_passpidfd_not_leaked) {
+    int sv[2], one = 1, pass = -1, got = -1, n = 1, fds;
+    char buf[4];
+    CHECK_ERR(ipc_sock_pair(sv, IPC_SOCK_DGRAM), 0);
+    if (setsockopt(sv[1], SOL_SOCKET, 76 /* SO_PASSPIDFD */, &one, sizeof one) != 0) {
+        close_fd(sv[0]);
+        close_fd(sv[1]);
+        th_skip("no SO_PASSPIDFD (Linux before 6.5)");
+    }
+    CHECK((pass = fcntl(0, F_DUPFD_CLOEXEC, 0)) >= 0);
+    fds = th_fd_count();
+    CHECK_ERR(ipc_sock_send_fds(sv[0], "P", 1, &pass, 1, SEC), 1);
+    CHECK_ERR(ipc_sock_recv_fds(sv[1], buf, sizeof buf, &got, &n, SEC), 1);
+    CHECK_EQ(n, 1);
+    CHECK_EQ(th_fd_count(), fds + 1); /* the fd sent, and no pidfd */
+    close_fd(got);
+    close_fd(pass);
+    close_fd(sv[0]);
+    close_fd(sv[1]);
+}
+
 /* ==== credentials ==== */
 
 /* Child: connect, check who the server is, wait for one byte, leave. */
