@@ -37,17 +37,6 @@
 #define MFD_CLOEXEC 0x0001U
 #endif
 
-#if defined(__SANITIZE_ADDRESS__)
-#define FAULTS_ASAN 1
-#elif defined(__has_feature)
-#if __has_feature(address_sanitizer)
-#define FAULTS_ASAN 1
-#endif
-#endif
-#ifndef FAULTS_ASAN
-#define FAULTS_ASAN 0
-#endif
-
 #define MS      ((int64_t)1000000)
 #define SEC     ((int64_t)1000000000)
 #define KiB     ((size_t)1024)
@@ -65,23 +54,6 @@ static void join_ok(pid_t pid, const char *what) {
     int code = th_join(pid, JOIN_MS);
     if (code == 77) th_skip("a child skipped");
     if (code != 0) th_fail(__FILE__, __LINE__, "%s: child exited with %d", what, code);
-}
-
-/* Mappings, for leak checks. Under ASan its allocator maps memory as it goes, so there
-   only mappings of a file or memfd count, which is where a leaked object shows. */
-static int maps_now(void) {
-#if FAULTS_ASAN
-    FILE *f = fopen("/proc/self/maps", "r");
-    char line[4096];
-    int n = 0;
-    if (!f) return -1;
-    while (fgets(line, sizeof line, f))
-        if (strstr(line, " /") || strstr(line, "memfd:")) n++;
-    fclose(f);
-    return n;
-#else
-    return th_map_count();
-#endif
 }
 
 /* Call fn(name, arg) for each entry of dir but "." and "..", through getdents64 (a 32-bit
@@ -215,7 +187,7 @@ typedef struct snapshot {
 static snapshot snap(void) {
     snapshot s;
     s.fds = th_fd_count();
-    s.maps = maps_now();
+    s.maps = th_maps_now();
     s.names = dir_entries("/dev/shm");
     s.free = shm_free_bytes();
     return s;
@@ -407,7 +379,7 @@ TEST(faults_truncated_named_objects_refused_at_open) {
     CHECK_OK(ipc_ring_create(&r, g_name, IPC_PRODUCER, &o));
     CHECK_OK(ipc_ring_close(&r));
     fds = th_fd_count();
-    maps = maps_now();
+    maps = th_maps_now();
     for (i = 0; i < sizeof sizes / sizeof sizes[0]; i++) {
         int rc;
         resize_name(g_name, sizes[i]);
@@ -417,7 +389,7 @@ TEST(faults_truncated_named_objects_refused_at_open) {
                     rc, ipc_strerror(rc));
     }
     CHECK_EQ(th_fd_count(), fds);
-    CHECK_EQ(maps_now(), maps);
+    CHECK_EQ(th_maps_now(), maps);
     /* plain shared memory maps the size the kernel reports, and refuses an empty one */
     resize_name(g_name, 0);
     CHECK_ERR(ipc_shm_open(&s, g_name, NULL), -EBADMSG);
@@ -432,7 +404,7 @@ TEST(faults_truncated_named_objects_refused_at_open) {
    it turns into exit code 1) out of the suite's output. */
 static void quiet_fault(void) {
     int fd;
-    if (!FAULTS_ASAN) return;
+    if (!TH_ASAN) return;
     fd = open("/dev/null", O_WRONLY | O_CLOEXEC);
     if (fd >= 0) dup2(fd, 2);
 }
@@ -482,7 +454,7 @@ TEST(faults_truncated_named_ring_under_handles_sigbus) {
         code = th_join(pid, JOIN_MS);
         CHECK_EQ(__atomic_load_n(&g_flag[1], __ATOMIC_ACQUIRE), 0);
         /* ASan catches the SIGBUS itself and exits 1 */
-        if (code != 128 + SIGBUS && !(FAULTS_ASAN && code == 1))
+        if (code != 128 + SIGBUS && !(TH_ASAN && code == 1))
             th_fail(__FILE__, __LINE__, "role %d: the child ended with %d, want SIGBUS", role,
                     code);
         CHECK_OK(ipc_ring_unlink(g_name));
@@ -544,7 +516,7 @@ TEST(faults_ring_attach_refuses_truncatable_memfd) {
     th_join(t, JOIN_MS);
     if (code != 0)
         th_fail(__FILE__, __LINE__, "attaching a truncatable memfd: child ended with %d%s", code,
-                code == 128 + SIGBUS || (FAULTS_ASAN && code == 1) ? " (SIGBUS)" : "");
+                code == 128 + SIGBUS || (TH_ASAN && code == 1) ? " (SIGBUS)" : "");
     close(m);
     th_shared_unmap(g_flag, 4096);
 }
@@ -978,7 +950,7 @@ static void fd_limit_body(void *arg) {
         if ((rc = g_makers[i].make()) < 0)
             th_fail(__FILE__, __LINE__, "%s: %d (%s)", g_makers[i].what, rc, ipc_strerror(rc));
         fds = th_fd_count();
-        maps = maps_now();
+        maps = th_maps_now();
         names = my_shm_names();
         files = dir_entries(g_dir);
         if (g_makers[i].prep) g_makers[i].prep();
@@ -989,13 +961,13 @@ static void fd_limit_body(void *arg) {
             rc = g_makers[i].make();
             fd_unsqueeze();
             if (rc >= 0 && g_makers[i].prep == prep_stale) files = dir_entries(g_dir); /* taken */
-            if (th_fd_count() != fds || maps_now() != maps || my_shm_names() != names ||
+            if (th_fd_count() != fds || th_maps_now() != maps || my_shm_names() != names ||
                 dir_entries(g_dir) != files)
                 th_fail(__FILE__, __LINE__,
                         "%s with %d free fds (%d: %s) left fds %d -> %d, maps %d -> %d, "
                         "names %d -> %d, files %d -> %d",
                         g_makers[i].what, k, rc, ipc_strerror(rc), fds, th_fd_count(), maps,
-                        maps_now(), names, my_shm_names(), files, dir_entries(g_dir));
+                        th_maps_now(), names, my_shm_names(), files, dir_entries(g_dir));
             if (rc >= 0) break;
             if (rc != -EMFILE)
                 th_fail(__FILE__, __LINE__, "%s with %d free fds: %d (%s), want -EMFILE",
