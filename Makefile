@@ -5,7 +5,7 @@ WARN    := -Wall -Wextra -Wpedantic -Werror -Wshadow -Wstrict-prototypes
 PREFIX  ?= /usr/local
 B       := build
 FORMAT  := ipc.h $(wildcard tests/*.c tests/*.h tests/compile/*.c tests/compile/*.cpp \
-                            tests/bench/*.c tests/bench/peers/*.[ch] tests/bench/peers/*.cpp \
+                            tests/bench/*.[ch] tests/bench/peers/*.[ch] tests/bench/peers/*.cpp \
                             examples/*.c)
 FORMAT  += $(wildcard tests/fuzz/*.c tests/fuzz/*.h)
 EXAMPLES := $(patsubst examples/%.c,$(B)/examples/%,$(wildcard examples/*.c))
@@ -43,7 +43,7 @@ $(B)/examples/%: examples/%.c ipc.h
 	@mkdir -p $(@D)
 	$(CC) -std=gnu11 $(CFLAGS) $(WARN) -I. $< -o $@ -pthread
 
-$(B)/bench/%: tests/bench/%.c ipc.h
+$(B)/bench/%: tests/bench/%.c tests/bench/bench.h ipc.h
 	@mkdir -p $(@D)
 	$(CC) -std=gnu11 -O2 -g $(WARN) -I. $< -o $@ -pthread
 

@@ -55,6 +55,8 @@
 #define IPC_IMPLEMENTATION
 #include "ipc.h"
 
+#include "bench.h"
+
 #include <limits.h>
 #include <sched.h>
 #include <signal.h>
@@ -1018,21 +1020,9 @@ static char g_machine[512], g_mode[256];
 
 static void machine(void) {
     struct utsname u;
-    char line[256], model[256] = "unknown CPU", load[32] = "?";
-    FILE *f = fopen("/proc/cpuinfo", "r");
-    while (f && fgets(line, sizeof line, f))
-        if (strncmp(line, "model name", 10) == 0) {
-            char *c = strchr(line, ':');
-            if (c) snprintf(model, sizeof model, "%s", c + 2);
-            model[strcspn(model, "\n")] = 0;
-            break;
-        }
-    if (f) fclose(f);
-    if ((f = fopen("/proc/loadavg", "r"))) {
-        if (fgets(line, sizeof line, f))
-            snprintf(load, sizeof load, "%.*s", (int)strcspn(line, " "), line);
-        fclose(f);
-    }
+    char model[256], load[32];
+    bench_cpu_model(model, sizeof model);
+    bench_loadavg(load, sizeof load, 1);
     uname(&u);
     snprintf(g_machine, sizeof g_machine, "%s, %d cores, Linux %s %s (load average %s at start)",
              model, ncpu, u.release, u.machine, load);

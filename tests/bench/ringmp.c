@@ -14,6 +14,8 @@
 #define IPC_IMPLEMENTATION
 #include "ipc.h"
 
+#include "bench.h"
+
 #include <sched.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -129,16 +131,8 @@ static double run(unsigned kind, int p, int c, long n) {
 
 static void machine(void) {
     struct utsname u;
-    char line[256], model[256] = "unknown CPU";
-    FILE *f = fopen("/proc/cpuinfo", "r");
-    while (f && fgets(line, sizeof line, f))
-        if (strncmp(line, "model name", 10) == 0) {
-            char *c = strchr(line, ':');
-            if (c) snprintf(model, sizeof model, "%s", c + 2);
-            model[strcspn(model, "\n")] = 0;
-            break;
-        }
-    if (f) fclose(f);
+    char model[256];
+    bench_cpu_model(model, sizeof model);
     uname(&u);
     printf("machine: %s, %ld cores, Linux %s\n", model, ncpu, u.release);
 }

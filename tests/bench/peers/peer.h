@@ -33,6 +33,8 @@
 #define _GNU_SOURCE 1
 #endif
 
+#include "../bench.h"
+
 #include <dirent.h>
 #include <errno.h>
 #include <sched.h>
@@ -414,28 +416,9 @@ static int peer_measure(int pp, int k, char *why, size_t cap) {
 
 static void peer_header(void) {
     struct utsname u;
-    char line[256], model[256] = "unknown CPU", load[256] = "?";
-    FILE *f = fopen("/proc/cpuinfo", "r");
-    while (f && fgets(line, sizeof line, f))
-        if (strncmp(line, "model name", 10) == 0) {
-            char *c = strchr(line, ':');
-            if (c) snprintf(model, sizeof model, "%s", c + 2);
-            model[strcspn(model, "\n")] = 0;
-            break;
-        }
-    if (f) fclose(f);
-    if ((f = fopen("/proc/loadavg", "r")) != NULL) {
-        if (fgets(line, sizeof line, f)) {
-            /* the three load averages only */
-            char *p = line;
-            int sp = 0;
-            while (*p && !(*p == ' ' && ++sp == 3))
-                p++;
-            *p = 0;
-            snprintf(load, sizeof load, "%s", line);
-        }
-        fclose(f);
-    }
+    char model[256], load[64];
+    bench_cpu_model(model, sizeof model);
+    bench_loadavg(load, sizeof load, 3);
     uname(&u);
     peer_pick_cpus();
     printf("ipc.h's ring against the IPC libraries you would otherwise pick: 64-byte messages\n");

@@ -18,7 +18,7 @@ trap 'rm -rf "$tmp"' EXIT INT TERM HUP
 build() {
     prog=$out/$1
     if [ -x "$prog" ] &&
-        [ -z "$(find "$4" "$src/peer.h" "$src/run.sh" ipc.h -newer "$prog" 2>/dev/null)" ]; then
+        [ -z "$(find "$4" "$src/peer.h" "$src/run.sh" tests/bench/bench.h ipc.h -newer "$prog" 2>/dev/null)" ]; then
         return 0
     fi
     echo "bench-peers: building $prog" >&2
