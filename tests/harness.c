@@ -59,20 +59,8 @@ void th_skip(const char *why) {
 /* Both counters allocate nothing: a malloc that maps or unmaps (musl does so eagerly)
    would change the very count it measures. */
 int th_fd_count(void) {
-    char buf[4096];
-    int fd = open("/proc/self/fd", O_RDONLY | O_DIRECTORY | O_CLOEXEC), n = 0;
-    long got, off;
-    if (fd < 0) return -1;
-    while ((got = syscall(SYS_getdents64, fd, buf, sizeof buf)) > 0)
-        for (off = 0; off < got;) {
-            unsigned short reclen;
-            const char *name = buf + off + 19; /* d_ino 8, d_off 8, d_reclen 2, d_type 1 */
-            memcpy(&reclen, buf + off + 16, sizeof reclen);
-            if (name[0] != '.') n++;
-            off += reclen;
-        }
-    close(fd);
-    return n - 1; /* our own fd */
+    int n = th_dir_each("/proc/self/fd", NULL, NULL);
+    return n < 0 ? -1 : n - 1; /* less the fd that read the directory */
 }
 
 int th_map_count(void) {

@@ -59,21 +59,24 @@ static void join_ok(pid_t pid, const char *what) {
 /* Call fn(name, arg) for each entry of dir but "." and "..", through getdents64 (a 32-bit
    readdir fails on 64-bit inode numbers) and with one fd. Returns how many fn accepted
    (returned non-zero), or -1 if dir cannot be opened. */
+struct scan {
+    int (*fn)(const char *, void *);
+    void *arg;
+    int n;
+};
+
+static void scan_one(const char *dir, const char *name, void *arg) {
+    struct scan *s = (struct scan *)arg;
+    (void)dir;
+    if (s->fn(name, s->arg)) s->n++;
+}
+
 static int dir_scan(const char *dir, int (*fn)(const char *, void *), void *arg) {
-    char buf[4096];
-    int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC), n = 0;
-    long got, off;
-    if (fd < 0) return -1;
-    while ((got = syscall(SYS_getdents64, fd, buf, sizeof buf)) > 0)
-        for (off = 0; off < got;) {
-            unsigned short reclen;
-            const char *name = buf + off + 19; /* d_ino 8, d_off 8, d_reclen 2, d_type 1 */
-            memcpy(&reclen, buf + off + 16, sizeof reclen);
-            if (strcmp(name, ".") != 0 && strcmp(name, "..") != 0 && fn(name, arg)) n++;
-            off += reclen;
-        }
-    close(fd);
-    return n;
+    struct scan s;
+    s.fn = fn;
+    s.arg = arg;
+    s.n = 0;
+    return th_dir_each(dir, scan_one, &s) < 0 ? -1 : s.n;
 }
 
 static int any_name(const char *name, void *arg) {
