@@ -167,6 +167,13 @@ if have valgrind; then
         ring_reserve_commit_peek_release_rules ring_recv_buffer_too_small_keeps_message
 else skip "valgrind not installed: no memcheck"; fi
 
+# Coverage: the tool on the coverage tests alone (build, gcov, the report by section);
+# make coverage runs the whole suite and judges it against 90% of lines, 80% of branches.
+echo "== coverage (make coverage judges the whole suite)"
+if have gcov; then
+    check "coverage report (the cov_ tests)" sh tests/coverage.sh cov_
+else skip "gcov not installed: no coverage"; fi
+
 # The committed fuzz corpus, replayed by each harness built with gcc and ASan+UBSan but
 # without libFuzzer (tests/fuzz/replay.c); make fuzz searches for more.
 echo "== fuzz corpus (tests/fuzz)"
