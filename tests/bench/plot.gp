@@ -33,6 +33,7 @@ plot "< grep -v '^ideal' ".csv using 3:xtic(1) title "p50" lc rgb "#2b83ba", \
      "" using 5 title "p99.9" lc rgb "#d7191c"
 
 set output outdir."/bench-throughput.png"
+set key top right # the floor and the rings are tallest on the left
 set title "One-way throughput between two processes on two cores (higher is better)"
 set ylabel "messages per second"
 set yrange [100:*]
