@@ -207,15 +207,16 @@ typedef struct ipc_shm_opts {
 } ipc_shm_opts;
 
 /* POSIX shared memory "/name" (or "name"; the slash is added), created exclusively:
-      -EEXIST if the name exists (a symlink included). The name appears only once the
-   object is fully sized (O_TMPFILE, Linux 3.11+), so an opener never sees it half made. name NULL creates an
-   anonymous memfd instead. Errors: -EINVAL (NULL s, size 0 or > PTRDIFF_MAX, a '/'
-   inside the name, mode bits beyond 0777), -ENAMETOOLONG (name > 255), -ENOSPC. */
+   -EEXIST if the name exists (a symlink included). The name appears only once the
+   object is fully sized (O_TMPFILE, Linux 3.11+), so an opener never sees it half made.
+   name NULL creates an anonymous memfd instead. Errors: -EINVAL (NULL s, size 0 or
+   > PTRDIFF_MAX, a '/' inside the name, mode bits beyond 0777), -ENAMETOOLONG (name >
+   255), -ENOSPC. */
 IPC_API int ipc_shm_create(ipc_shm *s, const char *name, size_t size, const ipc_shm_opts *opts);
 
 /* Open and map an existing POSIX object, whole. -ENOENT, -ELOOP for a symlink, -ENODEV
-   for something not a regular file (or -EISDIR for a directory opened read-write), -EBADMSG for an object of
-   size 0. opts: flags only. */
+   for something not a regular file (or -EISDIR for a directory opened read-write),
+   -EBADMSG for an object of size 0. opts: flags only. */
 IPC_API int ipc_shm_open(ipc_shm *s, const char *name, const ipc_shm_opts *opts);
 
 /* Map a shared-memory fd received from a peer (memfd or POSIX). The handle owns a
@@ -269,9 +270,10 @@ IPC_API int ipc_futex_wake(uint32_t *addr, int count);
 
 /* A lock-free single-producer, single-consumer ring of variable-length messages between
    two processes (other kinds further down), over one shared-memory object (named in
-   /dev/shm, or an anonymous memfd shared by fd). Messages of 1..ipc_ring_max_msg() bytes arrive whole, in order, exactly
-   once. The data area is mapped twice back to back, so every message, and every
-   reservation, is one contiguous span: zero-copy works for every size.
+   /dev/shm, or an anonymous memfd shared by fd). Messages of 1..ipc_ring_max_msg() bytes
+   arrive whole, in order, exactly once. The data area is mapped twice back to back, so
+   every message, and every reservation, is one contiguous span: zero-copy works for
+   every size.
 
    The fast path makes no system call and takes no lock: a side sleeps on a futex only
    after spinning spin_ns, and the other side calls FUTEX_WAKE only when it sees that
@@ -605,9 +607,10 @@ IPC_API int ipc_proc_close(ipc_proc *p);
 /* Whole messages over any stream fd (pipe, FIFO, stream socket, pty in raw mode). On
    the wire a frame is a 4-byte little-endian length, then that many payload bytes
    (Python: struct.pack("<I", len(m)) + m). Zero-length messages are allowed.
-   An ipc_frame per stream keeps the progress of a frame cut short by a deadline, so -EAGAIN/-ETIMEDOUT never loses or splits a frame:
-   call again (with the same message to send, or the same buffer to receive into) and
-   it carries on. This makes the calls usable from a non-blocking epoll loop too. */
+   An ipc_frame per stream keeps the progress of a frame cut short by a deadline, so
+   -EAGAIN/-ETIMEDOUT never loses or splits a frame: call again (with the same message to
+   send, or the same buffer to receive into) and it carries on. This makes the calls
+   usable from a non-blocking epoll loop too. */
 typedef struct ipc_frame_opts {
     uint32_t max_msg; /* largest payload accepted or sent; 0 = 16 MiB */
     unsigned flags;   /* IPC_FRAME_* */
@@ -2195,8 +2198,8 @@ IPC_API int ipc_futex_wake(uint32_t *addr, int count) {
 
    Each group sits on its own 128-byte line (false sharing, adjacent-line prefetch).
    Positions run freely in 64 bits (slot positions in 62: their sequence words keep two
-   flag bits, and 2^62 messages take centuries); a position p is data[p & (capacity - 1)], and the
-   data area is mapped twice back to back so a record may cross the end. A record at
+   flag bits, and 2^62 messages take centuries); a position p is data[p & (capacity - 1)],
+   and the data area is mapped twice back to back so a record may cross the end. A record at
    position p is one u64 header, len | (len ^ (u32)(p >> 3) ^ 0x52494e47) << 32, then len
    bytes, padded to a multiple of 8. The header is stored last (release): it is the
    commit, and the consumer polls it instead of the tail, so the tail line does not
@@ -2213,9 +2216,9 @@ IPC_API int ipc_futex_wake(uint32_t *addr, int count) {
    sleeps on F with the value it read. A publisher stores its position (release), puts a
    compiler-only barrier, and loads the peer's waiting count; if it is not 0, it swaps it
    for 0 (so a slow sleeper costs one wake, not one per message), adds 1 to F and wakes
-   every sleeper there. membarrier executes a full barrier on every CPU that is running the publisher
-   (which registered for it at attach), so the pair behaves like Dekker's with fences on
-   both sides: either the publisher's load sees the count and it bumps F, or the
+   every sleeper there. membarrier executes a full barrier on every CPU that is running
+   the publisher (which registered for it at attach), so the pair behaves like Dekker's
+   with fences on both sides: either the publisher's load sees the count and it bumps F, or the
    sleeper's re-check sees the new position. A bump after the sleeper read F makes its
    FUTEX_WAIT return at once (value changed), so a wake-up between re-check and sleep is
    not lost either. The publisher, the fast path, pays a compiler barrier only.
@@ -2229,9 +2232,9 @@ IPC_API int ipc_futex_wake(uint32_t *addr, int count) {
    (measured: about 1 in 100 000 sleeps) comes late by at most 10 ms, and is never lost.
    Every longer sleep is preceded by membarrier. (A shorter first sleep would bound the
    delay better, but a futex wait with a timer under a millisecond doubles the wake-up
-   latency on virtual machines: measured 44 us instead of 22 us.) Where the kernel lacks membarrier (before 4.16, or a seccomp filter),
-   the publishing side uses seq_cst fences, and a sleeper that cannot issue membarrier
-   sleeps in 1 ms slices. */
+   latency on virtual machines: measured 44 us instead of 22 us.) Where the kernel lacks
+   membarrier (before 4.16, or a seccomp filter), the publishing side uses seq_cst fences,
+   and a sleeper that cannot issue membarrier sleeps in 1 ms slices. */
 
 #if defined(__GCC_ATOMIC_LLONG_LOCK_FREE) && __GCC_ATOMIC_LLONG_LOCK_FREE != 2
 #error "ipc.h rings need lock-free 64-bit atomics (on i386, build with -march=i586 or later)"
@@ -2241,8 +2244,8 @@ IPC_API int ipc_futex_wake(uint32_t *addr, int count) {
 #define IPC__RING_VERSION                 1u
 #define IPC__REC_CHECK                    0x52494e47u
 #define IPC__RING_MAXCAP                  ((uint64_t)1 << 30)
-#define IPC__RING_SLICE                   (100 * 1000000LL) /* long sleeps: peer liveness re-checked */
-#define IPC__RING_FIRST_SLICE             (10 * 1000000LL) /* first sleep, without membarrier */
+#define IPC__RING_SLICE                   (100 * 1000000LL) /* long sleeps; liveness re-checked */
+#define IPC__RING_FIRST_SLICE             (10 * 1000000LL)  /* first sleep, without membarrier */
 #define IPC__MB_GLOBAL_EXPEDITED          (1 << 1)
 #define IPC__MB_REGISTER_GLOBAL_EXPEDITED (1 << 2)
 #define IPC__MP_REG_OFF                   4096 /* slot kinds: the registry */
